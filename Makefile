@@ -1,0 +1,44 @@
+# Mint — the two commands: `make dev` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto' 2>/dev/null)
+
+.PHONY: dev test lint protos install bench clean fmt typecheck
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	printf '%s\n%s\n' "$(CURDIR)/services" "$(CURDIR)/operator" > $$($(BIN)/python -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')/mint-src.pth
+	touch $(STAMP)
+
+install: $(STAMP) protos
+
+protos: $(STAMP)
+	$(BIN)/python -m mint.protogen
+
+dev: install
+	$(BIN)/mint dev
+
+test: install
+	bash tools/test.sh
+
+lint: install
+	$(BIN)/ruff check services operator tests
+	$(BIN)/ruff format --check services operator tests
+	$(BIN)/mypy services/mint/kit
+
+fmt: install
+	$(BIN)/ruff format services operator tests
+	$(BIN)/ruff check --fix services operator tests
+
+bench: install
+	$(BIN)/mint bench
+
+clean:
+	rm -rf $(VENV) .mint

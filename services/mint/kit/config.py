@@ -1,0 +1,114 @@
+"""Typed settings from ``MINT_*`` environment variables.
+
+Every service subclasses :class:`KitSettings`; a bad or missing value stops the service at start
+with a message naming the variable (``MINT_<FIELD>``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Default HTTP and gRPC ports of every service (services.md table).
+HTTP_PORTS: dict[str, int] = {
+    "web": 3000,
+    "auth": 4001,
+    "wallet": 4002,
+    "transactions": 4003,
+    "kyc": 4004,
+    "analytics": 4005,
+    "notifications": 4006,
+    "social": 4007,
+    "webhook": 4008,
+    "admin": 4009,
+    "audit": 4010,
+    "fraud": 4011,
+}
+GRPC_PORTS: dict[str, int] = {
+    "wallet": 50051,
+    "fraud": 50052,
+    "kyc": 50053,
+    "transactions": 50054,
+    "auth": 50055,
+    "audit": 50056,
+    "social": 50057,
+}
+SERVICE_NAMES: tuple[str, ...] = tuple(HTTP_PORTS)
+
+
+class ConfigError(SystemExit):
+    """Raised (exits) when settings are invalid; the message names each bad variable."""
+
+
+class KitSettings(BaseSettings):
+    """Settings shared by every service. Field ``foo_bar`` is read from ``MINT_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="MINT_", extra="ignore", frozen=True)
+
+    service_name: str = "mint"
+    environment: str = Field(default="production", pattern="^(dev|test|production)$")
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    database_url: str = ""
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    kafka_bootstrap_servers: str = "kafka:9092"
+    redis_url: str = "redis://redis:6379/0"
+    internal_token: str = Field(default="", min_length=0)
+    public_url: str = "http://localhost:8080"
+    auth_url: str = "http://auth:4001"  # where the JWKS is fetched from
+    trusted_proxies: str = ""  # comma-separated IPs / CIDRs
+    log_level: str = "INFO"
+    trace_file: Path | None = None
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    grpc_deadline_seconds: float = Field(default=2.0, gt=0)
+    # gRPC targets of the services that have a gRPC port (host:port)
+    auth_grpc: str = "auth:50055"
+    wallet_grpc: str = "wallet:50051"
+    fraud_grpc: str = "fraud:50052"
+    kyc_grpc: str = "kyc:50053"
+    transactions_grpc: str = "transactions:50054"
+    audit_grpc: str = "audit:50056"
+    social_grpc: str = "social:50057"
+    # events
+    outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_backoff_seconds: float = Field(default=0.5, ge=0)
+    kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment != "production"
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        nets = []
+        for part in self.trusted_proxies.split(","):
+            if part.strip():
+                nets.append(ipaddress.ip_network(part.strip(), strict=False))
+        return tuple(nets)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """Read the environment; on error exit with every bad ``MINT_*`` variable named."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else "?"
+                var = field if field.isupper() else f"MINT_{field.upper()}"
+                lines.append(f"  {var}: {err['msg']}")
+            raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+    def require(self, *fields: str) -> None:
+        """Fail fast when a setting a service needs is empty."""
+        missing = [f"MINT_{f.upper()}" for f in fields if not getattr(self, f)]
+        if missing:
+            raise ConfigError(f"missing required setting(s): {', '.join(missing)}")

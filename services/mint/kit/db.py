@@ -1,0 +1,106 @@
+"""Database access: one engine per service database, a typed declarative base, a unit of work,
+and Alembic migrations applied at start (or by ``mint migrate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import DateTime, MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of each service's own models. Each service makes its own subclass with its own
+    MetaData (``make_base()``) so that one service's migrations never see another's tables."""
+
+
+def make_base() -> type[DeclarativeBase]:
+    class ServiceBase(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING)
+        type_annotation_map = {datetime: DateTime(timezone=True)}
+
+    return ServiceBase
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        future=True,
+    )
+
+
+class Database:
+    """Engine + session factory for one service database."""
+
+    def __init__(self, url: str, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on error. Outbox rows and idempotency
+        claims added to this session commit atomically with the state change."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def run_migrations(url: str, migrations_dir: Path) -> None:
+    """Upgrade the database at ``url`` to head using the Alembic scripts in ``migrations_dir``.
+
+    Concurrent starts (several replicas) serialise on a Postgres advisory lock.
+    """
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = create_engine(url, poolclass=None)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(727274)")
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(727274)")
+    finally:
+        engine.dispose()

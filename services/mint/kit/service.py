@@ -1,0 +1,121 @@
+"""The ``Service`` description: what one service is made of. The runners use only this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from mint.kit.config import KitSettings
+from mint.kit.db import Database
+
+if TYPE_CHECKING:
+    import grpc
+    import redis
+
+    from mint.kit.events import ConsumerSpec
+
+
+@dataclass
+class ServiceContext:
+    """What a running service shares between its HTTP app, servicers, consumers and jobs."""
+
+    service: Service
+    settings: KitSettings
+    db: Database | None
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        import redis as redis_lib
+
+        return redis_lib.Redis.from_url(
+            self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError(f"service {self.service.name} has no database")
+        return self.db
+
+
+@dataclass(frozen=True)
+class GrpcServicer:
+    """One gRPC service implementation: ``add_to_server(servicer, server)`` from the generated
+    ``*_pb2_grpc`` module, a factory building the servicer, and the full service name
+    (``mint.wallet.v1.WalletService``) for health and reflection."""
+
+    add_to_server: Callable[[Any, grpc.Server], None]
+    factory: Callable[[ServiceContext], Any]
+    full_name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic background job. ``singleton`` jobs run on one replica at a time (Postgres
+    advisory lock keyed by the job name)."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[ServiceContext], None]
+    singleton: bool = True
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    prefix: str | None  # public HTTP prefix, None for fraud / audit
+    settings_cls: type[KitSettings] = KitSettings
+    routers: Sequence[APIRouter] = ()
+    # extra routers mounted at the root (e.g. auth's /.well-known/jwks.json)
+    root_routers: Sequence[APIRouter] = ()
+    metadata: MetaData | None = None  # None: no database
+    migrations_dir: Path | None = None
+    grpc_servicers: Sequence[GrpcServicer] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    jobs: Sequence[Job] = ()
+    # callables run once at start with the context (e.g. ensure system accounts exist)
+    on_startup: Sequence[Callable[[ServiceContext], None]] = ()
+    uses_limits: bool = False
+    produces_events: bool = False
+    readiness_checks: Sequence[tuple[str, Callable[[ServiceContext], bool]]] = field(default=())
+
+    @property
+    def has_database(self) -> bool:
+        return self.metadata is not None
+
+
+def build_context(service: Service, settings: KitSettings | None = None) -> ServiceContext:
+    settings = settings or service.settings_cls.load(service_name=service.name)
+    db = None
+    if service.has_database:
+        settings.require("database_url")
+        db = Database(settings.database_url, settings.db_pool_size)
+    return ServiceContext(service=service, settings=settings, db=db)
+
+
+# ---- FastAPI dependencies -------------------------------------------------------------------
+
+
+def get_context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(get_context)]
+
+
+def get_session(request: Request) -> Any:
+    """A request-scoped unit of work (commit on success). Prefer ``ctx.database().session()``
+    where the endpoint needs control of the transaction."""
+    ctx: ServiceContext = request.app.state.ctx
+    with ctx.database().session() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]

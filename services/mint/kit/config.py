@@ -65,7 +65,9 @@ class KitSettings(BaseSettings):
     trusted_proxies: str = ""  # comma-separated IPs / CIDRs
     log_level: str = "INFO"
     trace_file: Path | None = None
-    otel_exporter_otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     grpc_deadline_seconds: float = Field(default=2.0, gt=0)
     # gRPC targets of the services that have a gRPC port (host:port)

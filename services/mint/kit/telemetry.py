@@ -30,10 +30,18 @@ HTTP_REQUESTS = Counter("mint_http_requests_total", "HTTP requests", ["route", "
 HTTP_LATENCY = Histogram("mint_http_request_seconds", "HTTP request latency", ["route", "method"])
 GRPC_CALLS = Counter("mint_grpc_calls_total", "gRPC calls handled", ["method", "code"])
 GRPC_CLIENT_CALLS = Counter("mint_grpc_client_calls_total", "gRPC calls made", ["target", "code"])
-CONSUMER_PROCESSED = Counter("mint_consumer_processed_total", "events processed", ["group", "topic"])
-CONSUMER_FAILED = Counter("mint_consumer_failed_total", "event processing failures", ["group", "topic"])
-CONSUMER_DLQ = Counter("mint_consumer_dead_lettered_total", "events sent to a DLQ", ["group", "topic"])
-CONSUMER_LAG = Gauge("mint_consumer_lag", "consumer lag (messages)", ["group", "topic", "partition"])
+CONSUMER_PROCESSED = Counter(
+    "mint_consumer_processed_total", "events processed", ["group", "topic"]
+)
+CONSUMER_FAILED = Counter(
+    "mint_consumer_failed_total", "event processing failures", ["group", "topic"]
+)
+CONSUMER_DLQ = Counter(
+    "mint_consumer_dead_lettered_total", "events sent to a DLQ", ["group", "topic"]
+)
+CONSUMER_LAG = Gauge(
+    "mint_consumer_lag", "consumer lag (messages)", ["group", "topic", "partition"]
+)
 OUTBOX_BACKLOG = Gauge("mint_outbox_backlog", "outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("mint_outbox_published_total", "outbox rows published", ["topic"])
 LIMITS_VERSION = Gauge("mint_limits_version_info", "applied limits version", ["version"])

@@ -1,0 +1,70 @@
+"""The one ``mint`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Mint platform command line")
+
+
+@app.command()
+def serve(name: str) -> None:
+    """Run one service (the container entrypoint), configured by MINT_* environment variables."""
+    from mint.kit.runner import serve as run
+
+    run(name)
+
+
+@app.command()
+def dev(
+    root: Path = typer.Option(Path(".mint"), help="where data, keys, logs and mail live"),
+) -> None:
+    """Run the whole platform on embedded infrastructure with the gateway on :8080."""
+    from mint.dev.dev import run_dev
+
+    run_dev(root)
+
+
+@app.command()
+def migrate(name: str) -> None:
+    """Apply a service's database migrations (MINT_DATABASE_URL)."""
+    from mint.kit.runner import load_service
+    from mint.kit.runner import migrate as run_migrate
+    from mint.kit.service import build_context
+
+    run_migrate(build_context(load_service(name)))
+    typer.echo(f"{name}: migrations applied")
+
+
+@app.command()
+def operator() -> None:
+    """Run the Kubernetes operator (kopf)."""
+    try:
+        from mint_operator.main import run
+    except ModuleNotFoundError:
+        typer.echo("the operator is not part of this build yet", err=True)
+        raise typer.Exit(2) from None
+    run()
+
+
+def _register_subcommands() -> None:
+    try:
+        from mint.cli_admin import admin_app
+
+        app.add_typer(admin_app, name="admin", help="Administer users")
+    except ModuleNotFoundError:
+        pass
+    try:
+        from mint.cli_ledger import ledger_app
+
+        app.add_typer(ledger_app, name="ledger", help="Ledger tools")
+    except ModuleNotFoundError:
+        pass
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    app()

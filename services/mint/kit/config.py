@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default HTTP and gRPC ports of every service (services.md table).
@@ -83,6 +83,15 @@ class KitSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_backoff_seconds: float = Field(default=0.5, ge=0)
     kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # CloudNativePG's `<cluster>-app` Secret carries `postgresql://…` URIs; we speak psycopg 3.
+        for scheme in ("postgresql://", "postgres://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value[len(scheme) :]
+        return value
 
     @property
     def is_dev(self) -> bool:

@@ -96,6 +96,8 @@ class ServiceProcess:
 
     def start(self) -> None:
         ctx, service = self.ctx, self.ctx.service
+        if service.uses_limits:
+            ctx.limits.start()  # watch the limits file (applied live, never by restart)
         for hook in service.on_startup:
             hook(ctx)
         if service.grpc_servicers:
@@ -123,6 +125,8 @@ class ServiceProcess:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.ctx.service.uses_limits:
+            self.ctx.limits.stop()
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=2).wait(5)
         for t in self.threads:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import redis
 
     from mint.kit.events import ConsumerSpec
+    from mint.kit.limits import LimitsSource
 
 
 @dataclass
@@ -37,6 +38,16 @@ class ServiceContext:
         return redis_lib.Redis.from_url(
             self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
+
+    @cached_property
+    def limits(self) -> LimitsSource:
+        """The live limits source of a service with ``uses_limits`` (AttributeError otherwise,
+        so ``getattr(ctx, "limits", None)`` is None for the others)."""
+        if not self.service.uses_limits:
+            raise AttributeError(f"service {self.service.name} does not use limits")
+        from mint.kit.limits import LimitsSource
+
+        return LimitsSource.from_settings(self.settings)
 
     def database(self) -> Database:
         if self.db is None:

@@ -1,0 +1,132 @@
+"""Pure identity rules: email normalisation, the password policy, token claims. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+ISSUER = "mint-auth"
+AUDIENCE = "mint-services"
+ALGORITHM = "RS256"
+ACCESS_TTL = timedelta(seconds=900)
+REFRESH_TTL = timedelta(days=30)
+
+EMAIL_MAX = 254
+NAME_MAX = 100
+PASSWORD_MIN = 10
+PASSWORD_MAX = 128
+#: Local parts shorter than this are not searched for in passwords ("a@x.io" would otherwise
+#: forbid every password containing an "a").
+LOCAL_PART_MIN_CHECK = 3
+
+# The WHATWG (HTML ``input type=email``) syntax, ASCII only, with at least one dot in the domain.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_EMAIL_RE = re.compile(rf"^[a-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+
+
+class TokenType(StrEnum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed and lower-cased (the whole address: Mint treats emails case-insensitively)."""
+    return raw.strip().lower()
+
+
+def is_valid_email(email: str) -> bool:
+    """A deliberately simple syntactic check on a normalised address (no DNS)."""
+    if len(email) > EMAIL_MAX or ".." in email:
+        return False
+    local = email.split("@", 1)[0]
+    if local.startswith(".") or local.endswith("."):
+        return False
+    return bool(_EMAIL_RE.match(email))
+
+
+def has_control_chars(value: str) -> bool:
+    """Control characters (NUL, newlines, …) are refused in names and reasons."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
+def _char_class(ch: str) -> str:
+    if ch.isdigit():
+        return "digit"
+    if ch.isalpha():
+        return "upper" if ch.isupper() else "lower"
+    return "other"
+
+
+def password_problems(password: str, email: str) -> list[str]:
+    """Why ``password`` is too weak for the account ``email`` (empty list: acceptable).
+
+    Rules (services.md §1): at least 10 characters; not all of one character class (lower,
+    upper, digit, other); must not contain the email's local part (case-insensitive).
+    """
+    problems: list[str] = []
+    if len(password) < PASSWORD_MIN:
+        problems.append(f"must be at least {PASSWORD_MIN} characters")
+    if password and len({_char_class(c) for c in password}) == 1:
+        problems.append("must mix character classes (lower, upper, digits, symbols)")
+    local = normalize_email(email).split("@", 1)[0]
+    if len(local) >= LOCAL_PART_MIN_CHECK and local in password.lower():
+        problems.append("must not contain the email address")
+    return problems
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """What goes into a token about its user."""
+
+    user_id: UUID
+    role: str
+    email: str
+    email_verified: bool
+
+
+def build_claims(
+    subject: TokenSubject, token_type: TokenType, *, now: datetime, jti: str
+) -> dict[str, Any]:
+    """The JWT claims of conventions.md for an access or refresh token issued at ``now``."""
+    ttl = ACCESS_TTL if token_type is TokenType.ACCESS else REFRESH_TTL
+    issued = int(now.timestamp())
+    return {
+        "sub": str(subject.user_id),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": issued,
+        "exp": issued + int(ttl.total_seconds()),
+        "jti": jti,
+        "type": token_type.value,
+        "role": subject.role,
+        "email": subject.email,
+        "email_verified": subject.email_verified,
+    }
+
+
+def token_hash(token: str) -> str:
+    """How refresh tokens are stored: hex SHA-256 (the token itself never is)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC RFC 3339 with a ``Z`` suffix."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

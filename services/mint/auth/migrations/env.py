@@ -1,0 +1,4 @@
+from mint.auth.models import Base
+from mint.kit.migrations_env import run_migrations_env
+
+run_migrations_env(Base.metadata)

@@ -1,0 +1,1 @@
+"""The transaction engine (services.md §3)."""

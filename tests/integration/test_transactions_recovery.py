@@ -1,0 +1,166 @@
+"""transactions recovery, the admin gRPC servicer, idempotency expiry and the migration,
+against real servers (``transactions_env``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+from mint.kit import idempotency
+from mint.kit.http import create_app
+from mint.kit.rpc import bound_port, grpc_client, serve_grpc
+from mint.kit.service import ServiceContext
+from mint.transactions import store as txn_store
+from mint.transactions.domain import Status
+from mint.transactions.flow import engine_for
+from mint.transactions.recovery import recover
+from mint.transactions.service import SERVICE as TXN_SERVICE
+from mint.transactions.v1 import transactions_pb2 as tpb
+from mint.transactions.v1 import transactions_pb2_grpc as tpb_grpc
+from sqlalchemy import text
+
+from tests.integration.transactions_env import BASE, Env, env, free_port
+
+__all__ = ["env"]
+
+# ---- outages and recovery ---------------------------------------------------------------------
+
+
+def test_wallet_down_then_recovery_completes_and_replays(env: Env) -> None:
+    alice = env.user()
+    down = env.settings.model_copy(update={"wallet_grpc": f"127.0.0.1:{free_port()}"})
+    down_ctx = ServiceContext(TXN_SERVICE, down, env.db)
+    with TestClient(create_app(down_ctx)) as client:
+        r = client.post(
+            f"{BASE}/topup", json={"amount": 400}, headers={**alice.headers, "Idempotency-Key": "k"}
+        )
+        assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+        txn_id = r.json()["transaction_id"]
+        assert env.txn(txn_id).status == "PROCESSING" and env.events(txn_id) == []
+        retry = client.post(
+            f"{BASE}/topup", json={"amount": 400}, headers={**alice.headers, "Idempotency-Key": "k"}
+        )
+        assert retry.status_code == 409
+    assert recover(_engine(env), env.settings).completed == 0  # too recent to touch
+    env.backdate(txn_id)
+    report = recover(_engine(env), env.settings)
+    assert report.completed >= 1 and env.txn(txn_id).status == "COMPLETED"
+    assert env.balance(alice) == 400
+    replay = env.post(alice, "/topup", {"amount": 400}, key="k")
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == txn_id and replay.json()["status"] == "COMPLETED"
+    assert [e["type"] for e in env.events(txn_id)] == ["transaction.completed"]
+    env.backdate(txn_id)
+    recover(_engine(env), env.settings)  # re-running changes nothing
+    assert env.balance(alice) == 400
+
+
+def test_recovery_fails_refused_and_stale_pending(env: Env) -> None:
+    alice, bob = env.user(50), env.user()
+    with env.db.session() as s:
+        refused = txn_store.create(
+            s, user_id=alice.id, type="TRANSFER", amount=60, currency="USD",
+            sender_id=alice.id, recipient_id=bob.id, actor="test",
+        )  # fmt: skip
+        txn_store.move(s, refused, Status.PROCESSING, actor="test")
+    fp = idempotency.fingerprint("POST", f"{BASE}/topup", {"amount": 9})
+    idempotency.begin(env.db, alice.id, "stuck", fp)
+    with env.db.session() as s:
+        stale = txn_store.create(
+            s, user_id=alice.id, type="TOPUP", amount=9, currency="USD", sender_id=None,
+            recipient_id=alice.id, idempotency_key="stuck", actor=str(alice.id),
+        )  # fmt: skip
+    orphan_fp = idempotency.fingerprint("POST", f"{BASE}/topup", {"amount": 8})
+    idempotency.begin(env.db, alice.id, "orphan", orphan_fp)
+    with env.db.session() as s:
+        s.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '1 hour'"
+                       " WHERE key = 'orphan'"))  # fmt: skip
+    env.backdate(refused.id)
+    env.backdate(stale.id)
+    report = recover(_engine(env), env.settings)
+    assert report.failed >= 1 and report.timed_out >= 1 and report.claims_released >= 1
+    assert env.txn(refused.id).failure_reason == "insufficient_funds"
+    assert (env.txn(stale.id).status, env.txn(stale.id).failure_reason) == (
+        "FAILED", "recovery_timeout"
+    )  # fmt: skip
+    assert [e["type"] for e in env.events(str(stale.id))] == ["transaction.failed"]
+    replay = env.post(alice, "/topup", {"amount": 9}, key="stuck")
+    assert replay.status_code == 503 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["code"] == "recovery_timeout"
+    assert env.post(alice, "/topup", {"amount": 8}, key="orphan").status_code == 201
+    assert env.balance(alice) == 58
+
+
+def _engine(env: Env) -> Any:
+    return engine_for(env.ctx)
+
+
+# ---- admin gRPC -------------------------------------------------------------------------------
+
+
+def test_grpc_get_and_list(env: Env) -> None:
+    alice, bob = env.user(300), env.user()
+    txn = env.post(alice, "/transfer", {"recipient_id": str(bob.id), "amount": 30}).json()
+    server = serve_grpc(env.ctx, TXN_SERVICE.grpc_servicers, 0, host="127.0.0.1")
+    try:
+        stub = grpc_client(
+            env.settings, "transactions", tpb_grpc.TransactionServiceStub,
+            target=f"127.0.0.1:{bound_port(server)}",
+        )  # fmt: skip
+        got = stub.Get(tpb.GetTransactionRequest(id=txn["id"]))
+        assert (got.id, got.status, got.amount, got.sender_id) == (
+            txn["id"], "COMPLETED", 30, str(alice.id)
+        )  # fmt: skip
+        assert got.fraud.decision == "ALLOW" and not got.HasField("merchant")
+        listed = stub.List(tpb.ListTransactionsRequest(user_id=str(bob.id)))
+        assert [t.id for t in listed.items] == [txn["id"]] and listed.next_cursor == ""
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.Get(tpb.GetTransactionRequest(id=str(uuid.uuid4())))
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as todo:
+            stub.Reverse(tpb.AdminActionRequest(id=txn["id"], reason="x"))
+        assert todo.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        server.stop(None)
+
+
+def test_migrations_match_models(env: Env) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from mint.transactions.models import Base
+
+    with env.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], diff
+
+
+def test_idempotency_rows_expire(env: Env) -> None:
+    user = uuid.uuid4()
+    fp = idempotency.fingerprint("POST", "/x", {"a": 1})
+    assert isinstance(idempotency.begin(env.db, user, "old", fp), idempotency.Claimed)
+    with env.db.session() as s:
+        idempotency.complete(s, user, "old", 201, {"done": True})
+    assert idempotency.begin(env.db, user, "old", fp) == idempotency.Replay(201, {"done": True})
+    with env.db.session() as s:
+        s.execute(
+            text("UPDATE idempotency_keys SET expires_at = now() - interval '1 second'"
+                 " WHERE user_id = :u"), {"u": user},
+        )  # fmt: skip
+    # Expired counts as absent: a new request (even another body) may take the key.
+    other = idempotency.fingerprint("POST", "/x", {"a": 2})
+    assert isinstance(idempotency.begin(env.db, user, "old", other), idempotency.Claimed)
+    idempotency.abandon(env.db, user, "old")
+    assert isinstance(idempotency.begin(env.db, user, "gone", fp), idempotency.Claimed)
+    with env.db.session() as s:
+        s.execute(
+            text("UPDATE idempotency_keys SET expires_at = now() - interval '1 second'"
+                 " WHERE user_id = :u"), {"u": user},
+        )  # fmt: skip
+    assert idempotency.cleanup(env.db) >= 1
+    with env.db.session() as s:
+        left = s.execute(text("SELECT count(*) FROM idempotency_keys WHERE user_id = :u"),
+                         {"u": user}).scalar()  # fmt: skip
+    assert left == 0

@@ -1,0 +1,178 @@
+"""Real servers for the transactions integration tests: its own PostgreSQL database, the real
+wallet servicer (with its own database) over a loopback gRPC socket started by
+``mint.kit.rpc.serve_grpc``, real RS256 tokens verified against a JWKS served over HTTP, and the
+real ASGI app. Imported by ``test_transactions*.py`` (the ``env`` fixture)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from jwt.algorithms import RSAAlgorithm
+from mint.infra import EmbeddedInfra
+from mint.kit.db import Database, run_migrations
+from mint.kit.events import OUTBOX
+from mint.kit.http import create_app
+from mint.kit.rpc import bound_port, serve_grpc
+from mint.kit.service import ServiceContext
+from mint.transactions.models import Transaction
+from mint.transactions.service import SERVICE as TXN_SERVICE
+from mint.transactions.settings import Settings
+from mint.wallet import store as wallet_store
+from mint.wallet.service import SERVICE as WALLET_SERVICE
+from mint.wallet.settings import Settings as WalletSettings
+from sqlalchemy import select, text, update
+
+TOKEN = "integration-internal-token"
+KID = "test-key-1"
+BASE = "/api/v1/transactions"
+
+
+# ---- real servers -----------------------------------------------------------------------------
+
+
+class _Jwks:
+    """An RSA key whose JWKS is served over real HTTP, and tokens signed with it."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, user_id: uuid.UUID) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": str(user_id), "iss": "mint-auth", "aud": "mint-services", "iat": now,
+            "exp": now + 900, "jti": uuid.uuid4().hex, "type": "access", "role": "user",
+            "email": f"{user_id}@example.com", "email_verified": True,
+        }  # fmt: skip
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+
+
+@dataclass
+class Env:
+    client: TestClient
+    ctx: ServiceContext
+    db: Database
+    wallet_db: Database
+    jwks: _Jwks
+    settings: Settings
+
+    def user(self, funds: int = 0, wallet: bool = True) -> User:
+        uid = uuid.uuid4()
+        if wallet:
+            with self.wallet_db.session() as s:
+                wallet_store.ensure_user_account(s, uid)
+        u = User(uid, {"Authorization": f"Bearer {self.jwks.token(uid)}"})
+        if funds:
+            assert self.post(u, "/topup", {"amount": funds}).status_code == 201
+        return u
+
+    def post(
+        self, u: User, path: str, body: Any, key: str | None = "", **kw: Any
+    ) -> httpx.Response:
+        headers = dict(u.headers)
+        if key is not None:
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        response: httpx.Response = self.client.post(BASE + path, json=body, headers=headers, **kw)
+        return response
+
+    def get(self, u: User, path: str = "", **params: Any) -> httpx.Response:
+        response: httpx.Response = self.client.get(BASE + path, headers=u.headers, params=params)
+        return response
+
+    def balance(self, u: User) -> int:
+        with self.wallet_db.session() as s:
+            w = wallet_store.get_wallet(s, u.id)
+            assert w is not None
+            return int(w.balance)
+
+    def events(self, subject: str) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = s.execute(select(OUTBOX).where(OUTBOX.c.subject == subject).order_by("seq"))
+            return [dict(r._mapping) for r in rows]
+
+    def txn(self, txn_id: str | uuid.UUID) -> Transaction:
+        with self.db.session() as s:
+            found = s.get(Transaction, uuid.UUID(str(txn_id)))
+            assert found is not None
+            return found
+
+    def backdate(self, txn_id: str | uuid.UUID, seconds: int = 3600) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(Transaction)
+                .where(Transaction.id == uuid.UUID(str(txn_id)))
+                .values(updated_at=text(f"now() - interval '{seconds} seconds'"))
+            )
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def env(embedded_infra: EmbeddedInfra) -> Iterator[Env]:
+    suffix = uuid.uuid4().hex[:8]
+    wallet_url = embedded_infra.create_database(f"txw_{suffix}")
+    txn_url = embedded_infra.create_database(f"txn_{suffix}")
+    assert WALLET_SERVICE.migrations_dir and TXN_SERVICE.migrations_dir
+    run_migrations(wallet_url, WALLET_SERVICE.migrations_dir)
+    run_migrations(txn_url, TXN_SERVICE.migrations_dir)
+    wallet_ctx = ServiceContext(
+        WALLET_SERVICE,
+        WalletSettings(database_url=wallet_url, internal_token=TOKEN),
+        Database(wallet_url, pool_size=10),
+    )
+    with wallet_ctx.database().session() as s:
+        wallet_store.ensure_system_accounts(s)
+    wallet_server = serve_grpc(wallet_ctx, WALLET_SERVICE.grpc_servicers, 0, host="127.0.0.1")
+    jwks = _Jwks()
+    settings = Settings(
+        database_url=txn_url,
+        internal_token=TOKEN,
+        auth_url=jwks.url,
+        wallet_grpc=f"127.0.0.1:{bound_port(wallet_server)}",
+        environment="test",
+    )
+    ctx = ServiceContext(TXN_SERVICE, settings, Database(txn_url, pool_size=10))
+    with TestClient(create_app(ctx)) as client:
+        yield Env(client, ctx, ctx.database(), wallet_ctx.database(), jwks, settings)
+    wallet_server.stop(None)
+    jwks.server.shutdown()
+    ctx.database().dispose()
+    wallet_ctx.database().dispose()

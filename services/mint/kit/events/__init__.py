@@ -1,0 +1,48 @@
+"""Exactly-once effects over Kafka: transactional outbox, relay, idempotent consumers, DLQs.
+
+See conventions.md "Events" and events.md. Services use :func:`emit` (in their own transaction),
+declare :class:`ConsumerSpec` handlers, and add the tables with :func:`add_event_tables`; the
+runner starts one :class:`OutboxRelay` and one :class:`ConsumerRunner` per spec.
+"""
+
+from mint.kit.events.cloudevents import (
+    Event,
+    MalformedEvent,
+    build_headers,
+    header_dict,
+    rfc3339,
+    to_json_data,
+)
+from mint.kit.events.consumer import ConsumerRunner, ConsumerSpec, Handler
+from mint.kit.events.outbox import OutboxRelay, emit
+from mint.kit.events.tables import (
+    OUTBOX,
+    PROCESSED_EVENTS,
+    add_event_tables,
+    create_event_tables,
+    drop_event_tables,
+)
+from mint.kit.events.topics import TOPICS, dlq_topic, ensure_topics, partitions_for
+
+__all__ = [
+    "OUTBOX",
+    "PROCESSED_EVENTS",
+    "TOPICS",
+    "ConsumerRunner",
+    "ConsumerSpec",
+    "Event",
+    "Handler",
+    "MalformedEvent",
+    "OutboxRelay",
+    "add_event_tables",
+    "build_headers",
+    "create_event_tables",
+    "dlq_topic",
+    "drop_event_tables",
+    "emit",
+    "ensure_topics",
+    "header_dict",
+    "partitions_for",
+    "rfc3339",
+    "to_json_data",
+]

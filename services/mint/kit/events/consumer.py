@@ -1,0 +1,306 @@
+"""Idempotent Kafka consumers: one effect per event id and group, retries, then ``<topic>.dlq``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from opentelemetry.trace import SpanKind
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from mint.kit.db import utcnow
+from mint.kit.events.cloudevents import Event, HeaderList, MalformedEvent, header_dict
+from mint.kit.events.tables import PROCESSED_EVENTS
+from mint.kit.events.topics import dlq_topic, ensure_topics
+from mint.kit.telemetry import (
+    CONSUMER_DLQ,
+    CONSUMER_FAILED,
+    CONSUMER_LAG,
+    CONSUMER_PROCESSED,
+    extract_context,
+)
+from mint.kit.telemetry import tracer as get_tracer
+
+if TYPE_CHECKING:
+    from mint.kit.service import ServiceContext
+
+log = structlog.get_logger("mint.events.consumer")
+
+Handler = Callable[["ServiceContext", Session, Event], None]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer group of a service: its topics and the handler called once per event.
+
+    The handler runs inside the transaction that records ``(group, event id)`` in
+    ``processed_events``; raising rolls both back and the event is retried."""
+
+    group: str
+    topics: Sequence[str]
+    handler: Handler
+
+
+class _Stopped(Exception):
+    """``stop`` was set while a message was being retried: leave it uncommitted."""
+
+
+class ConsumerRunner:
+    """Runs one :class:`ConsumerSpec` until ``stop`` is set (Kafka group ``mint.<svc>.<group>``)."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        spec: ConsumerSpec,
+        *,
+        consumer_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.settings = ctx.settings
+        self.group_id = f"mint.{ctx.service.name}.{spec.group}"
+        self._extra_config = dict(consumer_config or {})
+        self._producer: Producer | None = None
+        self._tracer = get_tracer("mint.events")
+
+    # ---- loop -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        if not self._ensure_topics(stop):
+            return
+        consumer = Consumer(self._consumer_config())
+        consumer.subscribe(list(self.spec.topics))
+        log.info("consumer_started", group=self.group_id, topics=list(self.spec.topics))
+        try:
+            while not stop.is_set():
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    self._on_poll_error(err)
+                    continue
+                try:
+                    self.process(msg, stop)
+                except _Stopped:
+                    break  # uncommitted: the next owner of the partition redelivers it
+                self._commit(consumer, msg)
+                self._record_lag(consumer, msg)
+        finally:
+            consumer.close()
+            if self._producer is not None:
+                self._producer.flush(5)
+            log.info("consumer_stopped", group=self.group_id)
+
+    def _consumer_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "group.id": self.group_id,
+            "client.id": f"{self.group_id}-{threading.get_ident()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.settings.kafka_session_timeout_ms,
+            "log_level": 3,
+        }
+        config.update(self._extra_config)
+        return config
+
+    def _ensure_topics(self, stop: threading.Event) -> bool:
+        """Create the topics (and DLQs) if missing; retries while Kafka is unreachable."""
+        delay = 0.5
+        warned = False
+        while not stop.is_set():
+            try:
+                ensure_topics(self.settings.kafka_bootstrap_servers, self.spec.topics, timeout=10)
+                return True
+            except KafkaException as exc:
+                if not warned:
+                    log.warning("consumer_kafka_unavailable", group=self.group_id, error=str(exc))
+                    warned = True
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return False
+
+    def _on_poll_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        if err.fatal():
+            log.error("consumer_fatal_error", group=self.group_id, error=str(err))
+            raise KafkaException(err)
+        log.debug("consumer_poll_error", group=self.group_id, error=str(err))
+
+    def _commit(self, consumer: Consumer, msg: Message) -> None:
+        try:
+            consumer.commit(message=msg, asynchronous=False)
+        except KafkaException as exc:  # rebalance: the new owner redelivers; dedup absorbs it
+            log.warning("consumer_commit_failed", group=self.group_id, error=str(exc))
+
+    def _record_lag(self, consumer: Consumer, msg: Message) -> None:
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        if topic is None or partition is None or offset is None:
+            return
+        try:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=0.1, cached=True
+            )
+        except KafkaException:
+            return
+        if high >= 0:
+            CONSUMER_LAG.labels(self.spec.group, topic, str(partition)).set(
+                max(0, high - offset - 1)
+            )
+
+    # ---- one message ------------------------------------------------------------------------
+
+    def process(self, msg: Message, stop: threading.Event) -> None:
+        """Handle one message: effect once, retries with backoff, then the DLQ."""
+        topic = msg.topic() or ""
+        try:
+            event = Event.from_message(msg)
+        except MalformedEvent as exc:
+            log.warning(
+                "consumer_malformed_event", group=self.group_id, topic=topic, error=str(exc)
+            )
+            CONSUMER_FAILED.labels(self.spec.group, topic).inc()
+            self._dead_letter(msg, exc, attempts=1, stop=stop)
+            return
+        max_attempts = self.settings.consumer_max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._handle(event)
+                CONSUMER_PROCESSED.labels(self.spec.group, topic).inc()
+                return
+            except Exception as exc:
+                CONSUMER_FAILED.labels(self.spec.group, topic).inc()
+                if isinstance(exc, DBAPIError) and not self.ctx.database().ping():
+                    # The database is down: not the event's fault. Wait, never dead-letter.
+                    log.warning("consumer_database_unavailable", group=self.group_id)
+                    attempt -= 1
+                    self._backoff(stop, 5.0)
+                    continue
+                log.warning(
+                    "consumer_handler_failed",
+                    group=self.group_id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if attempt >= max_attempts:
+                    self._dead_letter(msg, exc, attempts=attempt, stop=stop)
+                    return
+                self._backoff(stop, self.settings.consumer_backoff_seconds * 2 ** (attempt - 1))
+
+    @staticmethod
+    def _backoff(stop: threading.Event, seconds: float) -> None:
+        if stop.wait(seconds):
+            raise _Stopped
+
+    def _handle(self, event: Event) -> None:
+        with (
+            self._tracer.start_as_current_span(
+                f"{event.topic} process",
+                context=extract_context(event.trace_carrier()),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": event.topic,
+                    "messaging.consumer.group.name": self.group_id,
+                    "messaging.message.id": event.id,
+                    "messaging.kafka.offset": event.offset if event.offset is not None else -1,
+                    "cloudevents.event_type": event.type,
+                },
+            ) as span,
+            self.ctx.database().session() as session,
+        ):
+            claimed = session.execute(
+                pg_insert(PROCESSED_EVENTS)
+                .values(group=self.spec.group, event_id=event.id, processed_at=utcnow())
+                .on_conflict_do_nothing()
+                .returning(PROCESSED_EVENTS.c.event_id)
+            ).first()
+            if claimed is None:
+                span.set_attribute("mint.duplicate", True)
+                log.debug("consumer_duplicate_skipped", group=self.group_id, event_id=event.id)
+                return
+            self.spec.handler(self.ctx, session, event)  # an exception is recorded on the span
+
+    # ---- dead letters -----------------------------------------------------------------------
+
+    def _dead_letter(
+        self, msg: Message, exc: BaseException, *, attempts: int, stop: threading.Event
+    ) -> None:
+        """Copy the message to ``<topic>.dlq`` (original headers + ``mint_error``,
+        ``mint_attempts``); retried until delivered, as the offset must not move before."""
+        topic = msg.topic() or ""
+        original = header_dict(msg.headers())
+        headers: HeaderList = [
+            (k, v.encode()) for k, v in original.items() if not k.startswith("mint_")
+        ]
+        headers += [
+            ("mint_error", f"{type(exc).__name__}: {exc}"[:1000].encode()),
+            ("mint_attempts", str(attempts).encode()),
+            ("mint_group", self.group_id.encode()),
+            ("mint_original_partition", str(msg.partition()).encode()),
+            ("mint_original_offset", str(msg.offset()).encode()),
+        ]
+        delay = 0.5
+        while True:
+            error = self._produce_dlq(dlq_topic(topic), msg, headers)
+            if error is None:
+                break
+            log.warning("consumer_dlq_publish_failed", group=self.group_id, error=error)
+            self._backoff(stop, delay)
+            delay = min(delay * 2, 10.0)
+        CONSUMER_DLQ.labels(self.spec.group, topic).inc()
+        log.error(
+            "consumer_dead_lettered",
+            group=self.group_id,
+            topic=topic,
+            partition=msg.partition(),
+            offset=msg.offset(),
+            attempts=attempts,
+            error=repr(exc),
+        )
+
+    def _produce_dlq(self, topic: str, msg: Message, headers: HeaderList) -> str | None:
+        result: list[KafkaError | None] = []
+        producer = self._dlq_producer()
+        try:
+            producer.produce(
+                topic,
+                value=msg.value(),
+                key=msg.key(),
+                headers=headers,
+                on_delivery=lambda err, _msg: result.append(err),
+            )
+        except (KafkaException, BufferError) as exc:
+            return str(exc)
+        producer.flush(15)
+        if not result:
+            return "delivery not confirmed"
+        return None if result[0] is None else str(result[0])
+
+    def _dlq_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(
+                {
+                    "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                    "client.id": f"{self.group_id}-dlq",
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "message.timeout.ms": 10_000,
+                    "log_level": 3,
+                }
+            )
+        return self._producer

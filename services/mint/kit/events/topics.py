@@ -1,0 +1,82 @@
+"""The topic catalogue of events.md and idempotent topic creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+log = structlog.get_logger("mint.events")
+
+DLQ_SUFFIX = ".dlq"
+DEFAULT_PARTITIONS = 3
+DLQ_PARTITIONS = 1
+
+#: events.md topics → partitions (their ``<topic>.dlq`` have 1 partition).
+TOPICS: dict[str, int] = {
+    "auth.events": 3,
+    "wallet.events": 6,
+    "transaction.events": 6,
+    "fraud.events": 3,
+    "kyc.events": 3,
+    "social.events": 6,
+    "analytics.events": 3,
+    "admin.events": 3,
+    "webhook.events": 3,
+    "audit.events": 3,
+}
+
+
+def dlq_topic(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+def partitions_for(topic: str) -> int:
+    if topic.endswith(DLQ_SUFFIX):
+        return DLQ_PARTITIONS
+    return TOPICS.get(topic, DEFAULT_PARTITIONS)
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[str] | Mapping[str, int],
+    *,
+    with_dlq: bool = True,
+    timeout: float = 15.0,
+) -> None:
+    """Create the topics that do not exist yet (and their DLQs when ``with_dlq``).
+
+    ``topics`` is either names (partitions from :data:`TOPICS`, 3 for unknown topics, 1 for
+    DLQs) or a ``{name: partitions}`` mapping. Existing topics are left as they are. Replication
+    factor is the broker default. Raises ``KafkaException`` when the cluster is unreachable.
+    """
+    wanted: dict[str, int] = {}
+    items = topics.items() if isinstance(topics, Mapping) else ((t, None) for t in topics)
+    for name, parts in items:
+        wanted[name] = parts or partitions_for(name)
+        if with_dlq and not name.endswith(DLQ_SUFFIX):
+            wanted.setdefault(dlq_topic(name), DLQ_PARTITIONS)
+    if not wanted:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [
+        NewTopic(name, num_partitions=parts, replication_factor=-1)
+        for name, parts in sorted(wanted.items())
+        if name not in existing
+    ]
+    if not missing:
+        return
+    futures = admin.create_topics(missing, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            log.info("kafka_topic_created", topic=name, partitions=wanted[name])
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise

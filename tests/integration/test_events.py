@@ -1,0 +1,385 @@
+"""mint.kit.events against real PostgreSQL and Kafka: outbox → relay → idempotent consumer → DLQ."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from mint.infra import EmbeddedInfra, InfraEndpoints
+from mint.kit.config import KitSettings
+from mint.kit.db import Database, make_base
+from mint.kit.events import (
+    OUTBOX,
+    PROCESSED_EVENTS,
+    ConsumerRunner,
+    ConsumerSpec,
+    Event,
+    OutboxRelay,
+    add_event_tables,
+    build_headers,
+    emit,
+    ensure_topics,
+)
+from mint.kit.service import Service, ServiceContext
+from mint.kit.telemetry import configure_tracing, tracer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import Column, Integer, String, Table, func, insert, select
+from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
+
+Base = make_base()
+add_event_tables(Base.metadata)
+WIDGETS = Table(
+    "widgets",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+)
+SERVICE = Service(name="evtest", prefix=None, metadata=Base.metadata)
+
+
+@pytest.fixture(scope="module")
+def database(embedded_infra: EmbeddedInfra) -> Iterator[Database]:
+    url = embedded_infra.create_database(f"events_{uuid.uuid4().hex[:8]}")
+    db = Database(url)
+    Base.metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = configure_tracing("evtest")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def make_ctx(database: Database, bootstrap: str) -> ServiceContext:
+    settings = KitSettings(
+        service_name="evtest",
+        environment="test",
+        database_url=database.url,
+        kafka_bootstrap_servers=bootstrap,
+        outbox_poll_seconds=0.1,
+        consumer_max_attempts=3,
+        consumer_backoff_seconds=0.05,
+    )
+    return ServiceContext(service=SERVICE, settings=settings, db=database)
+
+
+@pytest.fixture
+def ctx(database: Database, infra: InfraEndpoints) -> ServiceContext:
+    return make_ctx(database, infra.kafka_bootstrap)
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"evtest{uuid.uuid4().hex[:10]}.events"
+
+
+@dataclass
+class Recorder:
+    """The test handler: inserts a widget per event; ``widget.poison`` always fails."""
+
+    calls: list[Event] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, ctx: ServiceContext, session: Session, event: Event) -> None:
+        with self.lock:
+            self.calls.append(event)
+        if event.type == "widget.poison":
+            raise RuntimeError("poisoned widget")
+        session.execute(insert(WIDGETS).values(event_id=event.id, name=event.data["name"]))
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [e.id for e in self.calls]
+
+
+@contextmanager
+def running(*bodies: Callable[[threading.Event], None]) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    threads = [threading.Thread(target=b, args=(stop,), daemon=True) for b in bodies]
+    for t in threads:
+        t.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+            assert not t.is_alive(), "worker did not stop"
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 45.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def widget_count(db: Database, event_id: str | None = None) -> int:
+    query = select(func.count()).select_from(WIDGETS)
+    if event_id is not None:
+        query = query.where(WIDGETS.c.event_id == event_id)
+    with db.session() as s:
+        return int(s.execute(query).scalar_one())
+
+
+def unpublished(db: Database, ids: list[str]) -> int:
+    with db.session() as s:
+        query = select(func.count()).select_from(OUTBOX)
+        query = query.where(OUTBOX.c.id.in_([uuid.UUID(i) for i in ids]))
+        return int(s.execute(query.where(OUTBOX.c.published_at.is_(None))).scalar_one())
+
+
+def emit_widget(s: Session, topic: str, name: str, type: str = "widget.created") -> str:
+    return emit(
+        s,
+        topic=topic,
+        type=type,
+        subject=name,
+        data={"name": name, "at": uuid.uuid4()},
+        key="user-1",
+        actor="system",
+        source="evtest",
+    )
+
+
+def publish_raw(bootstrap: str, topic: str, event_id: str, type: str, name: str) -> None:
+    """Produce a CloudEvent directly (bypassing the outbox), as a redelivery would."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    headers = build_headers(
+        id=event_id,
+        type=type,
+        source="evtest",
+        subject=name,
+        actor="system",
+        time=datetime.now(UTC),
+    )
+    producer.produce(topic, json.dumps({"name": name}).encode(), b"user-1", headers=list(headers))
+    assert producer.flush(15) == 0
+
+
+def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 20) -> list[Any]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}", "log_level": 3}
+    )
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wait_until(lambda: topic in admin.list_topics(timeout=10).topics, what=f"topic {topic}")
+    parts = admin.list_topics(timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expect and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and msg.error() is None:
+            got.append(msg)
+    time.sleep(0.5)  # anything beyond `expect` would be a duplicate
+    got.extend(m for m in consumer.consume(100, 0.5) if m.error() is None)
+    consumer.close()
+    return got
+
+
+def test_committed_event_is_published_and_consumed_once(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    rec = Recorder()
+    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("main", [topic], rec))
+    db = ctx.database()
+    with db.session() as s:
+        event_id = emit_widget(s, topic, "first")
+    with running(relay.run, runner.run):
+        wait_until(lambda: widget_count(db, event_id) == 1, what="the event's effect")
+        time.sleep(1.0)
+    assert widget_count(db, event_id) == 1
+    assert rec.ids() == [event_id]
+    with db.session() as s:
+        row = s.execute(select(OUTBOX).where(OUTBOX.c.id == uuid.UUID(event_id))).one()
+        assert row.published_at is not None
+        done = select(PROCESSED_EVENTS.c.group).where(PROCESSED_EVENTS.c.event_id == event_id)
+        assert s.execute(done).scalars().all() == ["main"]
+    (msg,) = read_all(infra.kafka_bootstrap, topic, expect=1)
+    assert msg.key() == b"user-1"
+    headers = dict(msg.headers())
+    for name in ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject"):
+        assert name in headers
+    assert headers["ce_actor"] == b"system"
+    assert headers["content-type"] == b"application/json"
+    assert json.loads(msg.value())["name"] == "first"
+
+
+def test_rolled_back_event_is_never_published(ctx: ServiceContext, topic: str) -> None:
+    rec = Recorder()
+    db = ctx.database()
+    lost: list[str] = []
+    with pytest.raises(RuntimeError), db.session() as s:
+        lost.append(emit_widget(s, topic, "ghost"))
+        raise RuntimeError("business rule failed")
+    with db.session() as s:
+        marker = emit_widget(s, topic, "marker")
+    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("main", [topic], rec))
+    with running(relay.run, runner.run):
+        wait_until(lambda: marker in rec.ids(), what="the marker event")
+    assert rec.ids() == [marker]
+    with db.session() as s:
+        assert s.execute(select(OUTBOX).where(OUTBOX.c.id == uuid.UUID(lost[0]))).first() is None
+
+
+def test_redelivered_message_has_one_effect(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    rec = Recorder()
+    db = ctx.database()
+    event_id = str(uuid.uuid4())
+    ensure_topics(infra.kafka_bootstrap, [topic])
+    publish_raw(infra.kafka_bootstrap, topic, event_id, "widget.created", "twice")
+    publish_raw(infra.kafka_bootstrap, topic, event_id, "widget.created", "twice")
+    marker = str(uuid.uuid4())
+    publish_raw(infra.kafka_bootstrap, topic, marker, "widget.created", "marker")
+    runner = ConsumerRunner(ctx, ConsumerSpec("dedup", [topic], rec))
+    with running(runner.run):
+        wait_until(lambda: widget_count(db, marker) == 1, what="the marker")
+    assert widget_count(db, event_id) == 1
+    assert rec.ids() == [event_id, marker]  # the duplicate never reached the handler
+    # Another group of the same service has its own processed set: it sees the event too.
+    other = Recorder()
+    with running(ConsumerRunner(ctx, ConsumerSpec("other", [topic], other)).run):
+        wait_until(lambda: marker in other.ids(), what="the other group")
+    assert other.ids() == [event_id, marker]
+
+
+def test_failing_event_goes_to_dlq_and_the_next_is_processed(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    rec = Recorder()
+    db = ctx.database()
+    with db.session() as s:
+        poison = emit_widget(s, topic, "bad", type="widget.poison")
+    with db.session() as s:
+        good = emit_widget(s, topic, "good")
+    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("dlq", [topic], rec))
+    with running(relay.run, runner.run):
+        wait_until(lambda: widget_count(db, good) == 1, what="the event after the poison")
+    assert rec.ids().count(poison) == ctx.settings.consumer_max_attempts
+    with db.session() as s:
+        ids = s.execute(
+            select(PROCESSED_EVENTS.c.event_id).where(PROCESSED_EVENTS.c.group == "dlq")
+        )
+        assert set(ids.scalars()) == {good}
+    (dead,) = read_all(infra.kafka_bootstrap, f"{topic}.dlq", expect=1)
+    headers = dict(dead.headers())
+    assert headers["ce_id"] == poison.encode()
+    assert headers["ce_type"] == b"widget.poison"
+    assert headers["mint_attempts"] == b"3"
+    assert b"poisoned widget" in headers["mint_error"]
+    assert json.loads(dead.value())["name"] == "bad"
+    assert dead.key() == b"user-1"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_events_survive_a_kafka_outage(
+    ctx: ServiceContext, database: Database, topic: str, infra: InfraEndpoints
+) -> None:
+    down = make_ctx(database, f"127.0.0.1:{_closed_port()}")
+    ids: list[str] = []
+    with database.session() as s:
+        ids += [emit_widget(s, topic, f"w{i}") for i in range(10)]
+    dead_relay = OutboxRelay(down, max_backoff_seconds=0.5)
+    with capture_logs() as logs, running(dead_relay.run):
+        for i in range(10, 20):  # more events while "Kafka is down"
+            with database.session() as s:
+                ids.append(emit_widget(s, topic, f"w{i}"))
+        time.sleep(8)
+    failing = [e for e in logs if e["event"] == "outbox_publish_failing"]
+    assert len(failing) == 1, "an outage is logged once, not once per poll"
+    assert unpublished(database, ids) == 20
+    # Kafka going away between topic check and delivery: the produce times out, rows stay.
+    late = OutboxRelay(down, message_timeout_ms=1500)
+    late._known_topics.add(topic)  # skip the topic check, so the messages really are produced
+    with pytest.raises(KafkaException, match="20 event"):
+        late.publish_once()
+    late.close()
+    with database.session() as s:
+        rows = s.execute(select(OUTBOX).where(OUTBOX.c.id.in_([uuid.UUID(i) for i in ids]))).all()
+    assert {(r.attempts, r.published_at) for r in rows} == {(1, None)}
+    assert all(r.last_error for r in rows)
+    rec = Recorder()
+    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("outage", [topic], rec))
+    with running(relay.run, runner.run):
+        wait_until(lambda: set(ids) <= set(rec.ids()), what="all 20 events")
+    assert sorted(rec.ids()) == sorted(ids)
+    assert [e.data["name"] for e in rec.calls] == [f"w{i}" for i in range(20)]  # same key: order
+
+
+def test_two_relays_publish_each_event_once(
+    database: Database, topic: str, infra: InfraEndpoints
+) -> None:
+    ids: list[str] = []
+    for batch in range(10):
+        with database.session() as s:
+            ids += [emit_widget(s, topic, f"r{batch}-{i}") for i in range(10)]
+    relays = [OutboxRelay(make_ctx(database, infra.kafka_bootstrap)) for _ in range(2)]
+    with running(*(r.run for r in relays)):
+        wait_until(lambda: unpublished(database, ids) == 0, what="all rows published")
+    msgs = read_all(infra.kafka_bootstrap, topic, expect=100)
+    got = [dict(m.headers())["ce_id"].decode() for m in msgs]
+    assert sorted(got) == sorted(ids)  # every event, none twice
+
+
+def test_trace_continues_from_emitter_through_consumer(
+    ctx: ServiceContext, topic: str, spans: InMemorySpanExporter
+) -> None:
+    rec = Recorder()
+    db = ctx.database()
+    with tracer("test").start_as_current_span("http POST /widgets") as root, db.session() as s:
+        event_id = emit_widget(s, topic, "traced")
+    trace_id = root.get_span_context().trace_id
+    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("traced", [topic], rec))
+    with running(relay.run, runner.run):
+        wait_until(lambda: widget_count(db, event_id) == 1, what="the traced event")
+    (event,) = rec.calls
+    assert event.traceparent is not None
+    assert event.traceparent.split("-")[1] == format(trace_id, "032x")
+
+    def named(suffix: str) -> ReadableSpan:
+        found = [
+            sp
+            for sp in spans.get_finished_spans()
+            if sp.name == f"{topic} {suffix}" and sp.context.trace_id == trace_id
+        ]
+        assert len(found) == 1, f"{suffix}: {found}"
+        return found[0]
+
+    wait_until(lambda: any(sp.name == f"{topic} process" for sp in spans.get_finished_spans()))
+    publish, process = named("publish"), named("process")
+    assert publish.kind == trace.SpanKind.PRODUCER
+    assert publish.parent is not None and publish.parent.span_id == root.get_span_context().span_id
+    assert process.kind == trace.SpanKind.CONSUMER
+    assert process.parent is not None and process.parent.span_id == publish.context.span_id

@@ -1,0 +1,267 @@
+"""mint.kit.rpc with a real gRPC server and client: internal token, deadlines, trace context,
+health, reflection and the status → problem mapping."""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from mint.kit.config import KitSettings
+from mint.kit.errors import Problem
+from mint.kit.rpc import bound_port, grpc_client, problem_from_rpc_error, serve_grpc
+from mint.kit.service import GrpcServicer, Service, ServiceContext
+from mint.kit.telemetry import configure_tracing, tracer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
+
+TOKEN = "test-internal-token"
+WALLET_SERVICE = "mint.wallet.v1.WalletService"
+
+
+def _stubs() -> tuple[ModuleType, ModuleType]:
+    """The generated wallet stubs (gitignored): generate them if this checkout has none."""
+    try:
+        return (
+            importlib.import_module("mint.wallet.v1.wallet_pb2"),
+            importlib.import_module("mint.wallet.v1.wallet_pb2_grpc"),
+        )
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "mint.protogen"], check=True)
+        importlib.invalidate_caches()
+        return (
+            importlib.import_module("mint.wallet.v1.wallet_pb2"),
+            importlib.import_module("mint.wallet.v1.wallet_pb2_grpc"),
+        )
+
+
+pb2, pb2_grpc = _stubs()
+
+
+class FakeWallet(pb2_grpc.WalletServiceServicer):  # type: ignore[misc,name-defined]
+    """GetWallet only; the user id picks the behaviour."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def GetWallet(self, request: Any, context: Any) -> Any:
+        span = trace.get_current_span().get_span_context()
+        with self.lock:
+            self.seen.append(
+                {"metadata": dict(context.invocation_metadata()), "trace_id": span.trace_id}
+            )
+        if request.user_id == "missing":
+            context.abort(grpc.StatusCode.NOT_FOUND, "wallet_not_found")
+        if request.user_id == "broke":
+            raise Problem(422, "insufficient_funds")
+        if request.user_id == "crash":
+            raise RuntimeError("bug")
+        if request.user_id == "slow":
+            time.sleep(0.6)
+        return pb2.Wallet(id="w-1", user_id=request.user_id, currency="USD", balance=100)
+
+
+def settings_for(port: int, **extra: Any) -> KitSettings:
+    values: dict[str, Any] = {
+        "service_name": "rpctest",
+        "environment": "test",
+        "internal_token": TOKEN,
+        "wallet_grpc": f"127.0.0.1:{port}",
+    }
+    values.update(extra)
+    return KitSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = configure_tracing("rpctest")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="module")
+def wallet(spans: InMemorySpanExporter) -> Iterator[tuple[FakeWallet, int]]:
+    fake = FakeWallet()
+    ctx = ServiceContext(
+        service=Service(name="wallet", prefix=None),
+        settings=KitSettings(service_name="wallet", environment="test", internal_token=TOKEN),
+        db=None,
+    )
+    servicer = GrpcServicer(
+        pb2_grpc.add_WalletServiceServicer_to_server, lambda _: fake, WALLET_SERVICE
+    )
+    server = serve_grpc(ctx, [servicer], 0, host="127.0.0.1")
+    yield fake, bound_port(server)
+    server.stop(grace=None)
+
+
+def raw_stub(port: int) -> Any:
+    return pb2_grpc.WalletServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
+def test_call_without_or_with_a_wrong_token_is_unauthenticated(
+    wallet: tuple[FakeWallet, int],
+) -> None:
+    fake, port = wallet
+    before = len(fake.seen)
+    stub = raw_stub(port)
+    for metadata in ([], [("x-mint-internal-token", "wrong")], [("x-mint-service", "auth")]):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetWallet(pb2.GetWalletRequest(user_id="u1"), metadata=metadata, timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert len(fake.seen) == before, "the servicer never ran"
+    assert problem_from_rpc_error(info.value).status == 500  # a deployment bug, not the user's
+    ok = stub.GetWallet(
+        pb2.GetWalletRequest(user_id="u1"), metadata=[("x-mint-internal-token", TOKEN)], timeout=5
+    )
+    assert ok.id == "w-1"
+
+
+def test_kit_client_sends_identity_token_and_gets_an_answer(wallet: tuple[FakeWallet, int]) -> None:
+    fake, port = wallet
+    stub = grpc_client(settings_for(port), "wallet", pb2_grpc.WalletServiceStub)
+    result = stub.GetWallet(pb2.GetWalletRequest(user_id="u2"))
+    assert (result.user_id, result.balance, result.currency) == ("u2", 100, "USD")
+    metadata = fake.seen[-1]["metadata"]
+    assert metadata["x-mint-service"] == "rpctest"
+    assert metadata["x-mint-internal-token"] == TOKEN
+    assert "traceparent" in metadata
+    ok = REGISTRY.get_sample_value(
+        "mint_grpc_calls_total", {"method": f"/{WALLET_SERVICE}/GetWallet", "code": "OK"}
+    )
+    assert ok is not None and ok >= 1
+    future = stub.GetWallet.future(pb2.GetWalletRequest(user_id="u3"))
+    assert future.result(timeout=5).user_id == "u3"
+
+
+def test_health_and_reflection_need_no_token(wallet: tuple[FakeWallet, int]) -> None:
+    _, port = wallet
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", WALLET_SERVICE):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (response,) = list(reflect.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in response.list_services_response.service}
+    assert {WALLET_SERVICE, "grpc.health.v1.Health"} <= names
+
+
+def test_deadline_is_applied_and_maps_to_503(wallet: tuple[FakeWallet, int]) -> None:
+    _, port = wallet
+    stub = grpc_client(
+        settings_for(port, grpc_deadline_seconds=0.2), "wallet", pb2_grpc.WalletServiceStub
+    )
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetWallet(pb2.GetWalletRequest(user_id="slow"))
+    assert time.monotonic() - started < 0.55
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    problem = problem_from_rpc_error(info.value)
+    assert (problem.status, problem.code) == (503, "dependency_unavailable")
+    # An explicit timeout= wins over the default.
+    assert stub.GetWallet(pb2.GetWalletRequest(user_id="slow"), timeout=5).id == "w-1"
+
+
+def test_trace_context_propagates_to_the_server(
+    wallet: tuple[FakeWallet, int], spans: InMemorySpanExporter
+) -> None:
+    fake, port = wallet
+    stub = grpc_client(settings_for(port), "wallet", pb2_grpc.WalletServiceStub)
+    with tracer("test").start_as_current_span("http GET /api/v1/things") as root:
+        stub.GetWallet(pb2.GetWalletRequest(user_id="traced"))
+    trace_id = root.get_span_context().trace_id
+    assert fake.seen[-1]["trace_id"] == trace_id
+    mine = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
+    client = next(s for s in mine if s.kind == trace.SpanKind.CLIENT)
+    server = next(s for s in mine if s.kind == trace.SpanKind.SERVER)
+    assert client.parent is not None and client.parent.span_id == root.get_span_context().span_id
+    assert server.parent is not None and server.parent.span_id == client.context.span_id
+    assert server.attributes is not None and server.attributes["mint.caller"] == "rpctest"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "grpc_code", "status", "code"),
+    [
+        ("missing", grpc.StatusCode.NOT_FOUND, 404, "wallet_not_found"),
+        ("broke", grpc.StatusCode.FAILED_PRECONDITION, 422, "insufficient_funds"),
+        ("crash", grpc.StatusCode.UNKNOWN, 500, "internal_error"),
+    ],
+)
+def test_server_errors_map_to_problems(
+    wallet: tuple[FakeWallet, int], user_id: str, grpc_code: Any, status: int, code: str
+) -> None:
+    _, port = wallet
+    stub = grpc_client(settings_for(port), "wallet", pb2_grpc.WalletServiceStub)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetWallet(pb2.GetWalletRequest(user_id=user_id))
+    assert info.value.code() == grpc_code
+    problem = problem_from_rpc_error(info.value)
+    assert (problem.status, problem.code) == (status, code)
+
+
+def test_unreachable_server_is_503() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stub = grpc_client(settings_for(port), "wallet", pb2_grpc.WalletServiceStub)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetWallet(pb2.GetWalletRequest(user_id="x"))
+    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert problem_from_rpc_error(info.value).status == 503
+
+
+class _Err(grpc.RpcError):  # type: ignore[misc]
+    def __init__(self, code: Any, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> Any:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "status", "problem_code"),
+    [
+        (grpc.StatusCode.NOT_FOUND, "", 404, "not_found"),
+        (grpc.StatusCode.FAILED_PRECONDITION, "sender_frozen", 422, "sender_frozen"),
+        (grpc.StatusCode.FAILED_PRECONDITION, "limit_exceeded: daily limit", 422, "limit_exceeded"),
+        (grpc.StatusCode.PERMISSION_DENIED, "Not Allowed!", 403, "forbidden"),
+        (grpc.StatusCode.ALREADY_EXISTS, "", 409, "already_exists"),
+        (
+            grpc.StatusCode.ABORTED,
+            "idempotency_request_in_progress",
+            409,
+            "idempotency_request_in_progress",
+        ),
+        (grpc.StatusCode.INVALID_ARGUMENT, "amount must be positive", 422, "validation_error"),
+        (grpc.StatusCode.UNAVAILABLE, "fraud_down", 503, "dependency_unavailable"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "", 503, "dependency_unavailable"),
+        (grpc.StatusCode.INTERNAL, "stack trace here", 500, "internal_error"),
+    ],
+)
+def test_status_mapping(code: Any, details: str, status: int, problem_code: str) -> None:
+    problem = problem_from_rpc_error(_Err(code, details))
+    assert (problem.status, problem.code) == (status, problem_code)
+    if status == 500:
+        assert "stack trace" not in problem.detail

@@ -1,0 +1,1 @@
+"""wallet — the double-entry ledger and balances (services.md §2)."""

@@ -70,6 +70,8 @@ def register(client: httpx.Client, name: str) -> User:
         json={"email": email, "password": "Correct-Horse-42", "name": name},
     )
     assert r.status_code == 201, r.text
+    # Authenticate with the bearer token only: drop the session cookies auth just set.
+    client.cookies.clear()
     body = r.json()
     return User(id=body["user"]["id"], email=email, token=body["access_token"])
 

@@ -119,7 +119,9 @@ def test_register_topup_pay_replay_and_isolation(
     assert {t["id"] for t in mine} >= {txn["id"]}
 
     # No token → 401 problem.
-    assert gateway.get("/api/v1/wallet").status_code == 401
+    with httpx.Client(base_url=platform.gateway_url) as anonymous:
+        r = anonymous.get("/api/v1/wallet")
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
 
     # The ledger's invariants hold, checked by the CLI a developer would run.
     check = subprocess.run(

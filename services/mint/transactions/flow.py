@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import structlog
 from starlette.responses import JSONResponse
 
 from mint.kit import idempotency
@@ -24,6 +25,8 @@ from mint.transactions.checks import CheckInput, Checks
 from mint.transactions.domain import Status, TxnType
 from mint.transactions.models import Transaction
 from mint.transactions.wallet_client import Posted, Refused, post_transfer, transfer_request
+
+log = structlog.get_logger("mint.transactions.flow")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,10 @@ class Engine:
                 )
                 txn_id = txn.id
         except BaseException:
-            idempotency.abandon(self.db, new.user_id, key)  # nothing durable happened
+            try:  # nothing durable happened: free the key for a corrected retry
+                idempotency.abandon(self.db, new.user_id, key)
+            except Exception:
+                log.exception("idempotency_abandon_failed")  # recovery frees it later
             raise
         status, body = self.drive(txn_id, actor=str(new.user_id), client_ip=new.client_ip)
         return respond(status, body)

@@ -1,0 +1,1 @@
+"""kyc — identity verification, documents, tiers and limits (services.md §5)."""

@@ -4,6 +4,7 @@ service's HTTP port. gRPC is never routed. Responses are streamed (SSE works).""
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
@@ -55,7 +56,12 @@ def route_for(path: str) -> str | None:
 
 def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
     """``upstreams``: service name → base URL (``http://127.0.0.1:4001``)."""
-    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None), follow_redirects=False)
+    # A proxy must never keep cookies: a jar that refuses every cookie, so one user's
+    # Set-Cookie is passed through to that user only and never replayed upstream for another.
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0, read=None), follow_redirects=False, cookies=no_cookies
+    )
 
     async def proxy(request: Request) -> Response:
         service = route_for(request.url.path)

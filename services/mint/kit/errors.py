@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -64,7 +65,11 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
 
 
 def problem_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    code: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     return JSONResponse(
         problem_body(status, code, detail, **extra),

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,9 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple | list) else str(value)
 
 
-def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_trace_ids(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     ctx = trace.get_current_span().get_span_context()
     if ctx and ctx.is_valid:
         event_dict["trace_id"] = format(ctx.trace_id, "032x")

@@ -68,7 +68,7 @@ def _container(t: Tenant, cfg: ServiceConfig) -> Obj:
         ),
         "securityContext": {
             "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
+            "readOnlyRootFilesystem": bool(dig(t.spec, "podSecurity.readOnlyRootFilesystem", True)),
             "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": mounts,

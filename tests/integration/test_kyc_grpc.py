@@ -7,9 +7,9 @@ import uuid
 
 import grpc
 import pytest
+
 from mint.kit.limits import default_limits
 from mint.kyc.v1 import kyc_pb2 as pb
-
 from tests.fixtures.documents import make_png
 from tests.fixtures.kyc_service import Kyc, kyc
 

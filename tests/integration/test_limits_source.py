@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
 from mint.kit.config import KitSettings
 from mint.kit.http import create_app
 from mint.kit.limits import (
@@ -22,8 +25,6 @@ from mint.kit.limits import (
     write_limits_file,
 )
 from mint.kit.service import Service, ServiceContext
-from prometheus_client import REGISTRY
-from structlog.testing import capture_logs
 
 POLL = 0.05
 

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mint.kit.limits import TierLimits
 from mint.kyc import domain
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mint.kit.limits import (
     DEFAULT_LIMITS_FILE,
     MAX_AMOUNT,

@@ -16,7 +16,23 @@ from mint.dev.dev import database_owners, prepare
 from mint.dev.platform import Platform
 from mint.infra import EmbeddedInfra
 
-E2E_SERVICES = ["auth", "wallet", "transactions"]
+E2E_SERVICES = ["auth", "wallet", "transactions", "kyc"]
+
+#: The e2e platform runs with generous limits so money-path tests are not about limits; the
+#: limits tests rewrite this file (it is live) and restore it (``limits_file`` fixture).
+HIGH_LIMITS = """\
+version: "e2e-high"
+currency: USD
+tiers:
+  UNVERIFIED: {per_transaction: 100000000, daily: 1000000000, monthly: 10000000000}
+  BASIC: {per_transaction: 100000000, daily: 1000000000, monthly: 10000000000}
+  VERIFIED: {per_transaction: 100000000, daily: 1000000000, monthly: 10000000000}
+fraud:
+  review_threshold: 50
+  block_threshold: 100
+  velocity: {window_seconds: 3600, max_transfers: 100000}
+  review_hold_hours: 72
+"""
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +41,7 @@ def platform(
 ) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("mint-e2e") / ".mint"
     prepare(root)
+    (root / "limits.yaml").write_text(HIGH_LIMITS)
     databases = {
         s: embedded_infra.create_database(f"e2e_{s}_{uuid.uuid4().hex[:6]}")
         for s in database_owners(E2E_SERVICES)

@@ -217,7 +217,9 @@ def test_data_survives_restart(tmp_path: Path) -> None:
     finally:  # as root the cluster may live outside tmp_path (see mint.infra.pg_root)
         link = tmp_path / "postgres"
         if link.is_symlink():
-            shutil.rmtree(link.resolve(), ignore_errors=True)
+            target = link.resolve()
+            shutil.rmtree(target, ignore_errors=True)
+            target.with_name(f"{target.name}.owner").unlink(missing_ok=True)
 
 
 def check_restart(tmp_path: Path, components: set[str]) -> None:

@@ -16,6 +16,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+
 from mint.infra.process import InfraError
 
 SYSTEM_USER = "mint-pg"
@@ -106,9 +108,33 @@ def place_pgdata(link: Path, user: pwd.struct_passwd) -> tuple[Path, bool]:
     if link.is_dir() or reachable_by(link.parent, user):
         link.mkdir(parents=True, exist_ok=True)
         return link, False
+    prune_orphaned_clusters()
     digest = hashlib.sha256(str(link.resolve()).encode()).hexdigest()[:16]
     target = shared_root() / f"data-{digest}"
     shutil.rmtree(target, ignore_errors=True)  # a leftover of an earlier dir at the same path
     target.mkdir()
     link.symlink_to(target, target_is_directory=True)
+    # written last: a concurrent prune only considers clusters that have an owner file
+    target.with_name(f"{target.name}.owner").write_text(str(link.parent.resolve() / link.name))
     return target, True
+
+
+def prune_orphaned_clusters() -> None:
+    """Delete clusters under /var/tmp/mint-pg/ whose `<data_dir>/postgres` link is gone (its
+    data dir was deleted, e.g. a temporary test dir after a killed run) and no server uses."""
+    for owner in shared_root().glob("data-*.owner"):
+        target = owner.with_suffix("")
+        try:
+            link = Path(owner.read_text().strip())
+        except OSError:
+            continue  # removed meanwhile by its own run
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        pid_file = target / "postmaster.pid"
+        try:
+            if psutil.pid_exists(int(pid_file.read_text().split()[0])):
+                continue
+        except (OSError, ValueError, IndexError):
+            pass
+        shutil.rmtree(target, ignore_errors=True)
+        owner.unlink(missing_ok=True)

@@ -143,6 +143,7 @@ class Postgres:
             self.proc.stop()
         if self.ephemeral and self.relocated:
             shutil.rmtree(self.pgdata, ignore_errors=True)
+            self.pgdata.with_name(f"{self.pgdata.name}.owner").unlink(missing_ok=True)
             self.link.unlink(missing_ok=True)
 
     def pids(self) -> dict[str, int]:

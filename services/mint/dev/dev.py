@@ -15,7 +15,7 @@ DEFAULT_LIMITS = Path(__file__).resolve().parents[1] / "kit" / "limits_default.y
 
 def prepare(root: Path) -> None:
     """Generate what a fresh checkout needs: directories, a signing key, the limits file."""
-    for sub in ("keys", "logs", "mail", "data"):
+    for sub in ("keys", "logs", "mail"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "keys").chmod(0o700)
     from mint.auth.keys import ensure_signing_key
@@ -37,8 +37,10 @@ def run_dev(root: Path) -> None:
     prepare(root)
     services = implemented_services()
     owners = database_owners(services)
-    print(f"[mint dev] starting embedded infrastructure in {root / 'data'} …", flush=True)
-    infra = EmbeddedInfra(root / "data", databases=owners)
+    print(f"[mint dev] starting embedded infrastructure in {root} …", flush=True)
+    # Servers keep their data beside the keys and logs: .mint/postgres, .mint/kafka, .mint/s3,
+    # and mail lands in .mint/mail.
+    infra = EmbeddedInfra(root, databases=owners)
     endpoints = infra.start()
     platform = Platform(
         root=root,

@@ -1,72 +1,85 @@
-"""What auth's integration tests share: one PostgreSQL for the test process, an auth service
-context on a fresh database, and HTTP helpers."""
+"""What auth's integration tests share: an auth service context on a fresh database of the
+session's embedded servers (PostgreSQL, Redis, the SMTP sink), HTTP clients with their own
+client IP, and readers for the mail the sink captured."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
+import email
+import email.policy
+import random
+import re
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+
 from mint.auth.keys import generate_key
 from mint.auth.service import SERVICE
 from mint.auth.settings import AuthSettings
 from mint.infra import EmbeddedInfra
 from mint.kit.db import run_migrations
 from mint.kit.events import OUTBOX
+from mint.kit.http import create_app
 from mint.kit.service import ServiceContext, build_context
-from sqlalchemy import select
 
 BASE = "/api/v1/auth"
 PASSWORD = "Correct-Horse-42"
 INTERNAL_TOKEN = "auth-tests-internal-token"
-
-_postgres: EmbeddedInfra | None = None
-_lock = threading.Lock()
-
-
-def shared_postgres(config: pytest.Config) -> EmbeddedInfra:
-    """auth needs only PostgreSQL: one embedded server for the whole test run (seconds, not the
-    whole platform's infrastructure), started on first use, stopped when pytest finishes."""
-    global _postgres
-    with _lock:
-        if _postgres is None:
-            data_dir = Path(tempfile.mkdtemp(prefix="mint-auth-pg-"))
-            infra = EmbeddedInfra(data_dir, databases=[], components={"postgres"}, ephemeral=True)
-            infra.start()
-            _postgres = infra
-            config.add_cleanup(lambda: _stop(infra, data_dir))
-        return _postgres
+PUBLIC_URL = "http://testserver"
+#: Peers in this network are trusted proxies (their X-Forwarded-For names the client).
+TRUSTED_PROXIES = "10.250.0.0/16"
 
 
-def _stop(infra: EmbeddedInfra, data_dir: Path) -> None:
-    global _postgres
-    infra.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
-    _postgres = None
-
-
-def auth_context(config: pytest.Config, keys_dir: Path) -> ServiceContext:
-    """auth on a new, migrated database, signing with a fresh key in ``keys_dir``."""
-    url = shared_postgres(config).create_database(f"auth_{uuid.uuid4().hex[:8]}")
+def auth_context(infra: EmbeddedInfra, keys_dir: Path, **overrides: Any) -> ServiceContext:
+    """auth on a new, migrated database, signing with a fresh key in ``keys_dir``, counting in
+    the shared Redis and mailing to the SMTP sink. Registrations are not limited unless a test
+    says so (``register_rate_per_hour=...``): every test client registers users."""
+    endpoints = infra.endpoints
+    url = infra.create_database(f"auth_{uuid.uuid4().hex[:8]}")
     assert SERVICE.migrations_dir is not None
     run_migrations(url, SERVICE.migrations_dir)
     generate_key(keys_dir)
-    settings = AuthSettings(
-        environment="test",
-        database_url=url,
-        signing_keys_dir=keys_dir,
-        public_url="http://testserver",
-        internal_token=INTERNAL_TOKEN,
-    )
-    context = build_context(SERVICE, settings)
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": url,
+        "signing_keys_dir": keys_dir,
+        "public_url": PUBLIC_URL,
+        "internal_token": INTERNAL_TOKEN,
+        "redis_url": endpoints.redis_url,
+        "smtp_url": endpoints.smtp_url,
+        "smtp_timeout_seconds": 5.0,
+        "trusted_proxies": TRUSTED_PROXIES,
+        "register_rate_per_hour": 100_000,
+        **overrides,
+    }
+    context = build_context(SERVICE, AuthSettings(**values))
     for hook in SERVICE.on_startup:
         hook(context)
     return context
+
+
+def random_ip(prefix: str = "198.18") -> str:
+    """A client address of its own (198.18.0.0/15 is for benchmarks: never a real peer), so
+    IP-based counters in the shared Redis never mix between tests."""
+    return f"{prefix}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def proxy_ip() -> str:
+    return random_ip("10.250")
+
+
+@contextmanager
+def app_client(ctx: ServiceContext, peer: str | None = None) -> Iterator[TestClient]:
+    """The real app in-process, seen from ``peer`` (a fresh random client IP by default)."""
+    with TestClient(create_app(ctx), client=(peer or random_ip(), 50000)) as client:
+        yield client
 
 
 def new_email() -> str:
@@ -81,6 +94,17 @@ def register(client: TestClient, email: str | None = None, **extra: Any) -> dict
     return data
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(
+    client: TestClient, email: str, password: str = PASSWORD, headers: dict[str, str] | None = None
+) -> Any:
+    body = {"email": email, "password": password}
+    return client.post(f"{BASE}/login", json=body, headers=headers or {})
+
+
 def outbox_rows(ctx: ServiceContext, type: str, key: str | None = None) -> list[Any]:
     stmt = select(OUTBOX).where(OUTBOX.c.type == type)
     if key is not None:
@@ -90,8 +114,47 @@ def outbox_rows(ctx: ServiceContext, type: str, key: str | None = None) -> list[
 
 
 def csrf_headers(client: TestClient) -> dict[str, str]:
-    return {"Origin": "http://testserver", "X-CSRF-Token": client.cookies.get("csrf_token") or ""}
+    return {"Origin": PUBLIC_URL, "X-CSRF-Token": client.cookies.get("csrf_token") or ""}
 
 
 def refresh(client: TestClient, token: str) -> Any:
     return client.post(f"{BASE}/refresh", json={"refresh_token": token})
+
+
+# ---- captured mail ---------------------------------------------------------------------------
+
+
+def mails_to(mail_dir: Path, address: str) -> list[EmailMessage]:
+    """Every message the SMTP sink captured for ``address``, oldest first, parsed by ``email``."""
+    found: list[EmailMessage] = []
+    for path in sorted(mail_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if address.lower() in str(message.get("To", "")).lower():
+            found.append(message)
+    return found
+
+
+def wait_for_mails(mail_dir: Path, address: str, count: int = 1, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = mails_to(mail_dir, address)
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) >= count, f"expected {count} mail(s) to {address}, got {len(found)}"
+            return found
+        time.sleep(0.05)
+
+
+def link_in(message: EmailMessage, path: str) -> str:
+    """The ``{PUBLIC_URL}{path}?token=…`` link of a mail's text part."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None and isinstance(part, EmailMessage)
+    text = part.get_content()
+    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_\-%]+", text)
+    assert match, f"no {path} link in: {text!r}"
+    return match.group(0)
+
+
+def token_of(link: str) -> str:
+    (token,) = parse_qs(urlsplit(link).query)["token"]
+    return token

@@ -14,16 +14,17 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select, update
+
 from mint.auth.domain import token_hash
 from mint.auth.keys import generate_key
 from mint.auth.models import RefreshToken, User
-from mint.kit.http import create_app
+from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from sqlalchemy import select, update
-
 from tests.integration.auth_support import (
     BASE,
     PASSWORD,
+    app_client,
     auth_context,
     csrf_headers,
     new_email,
@@ -35,16 +36,16 @@ from tests.integration.auth_support import (
 
 @pytest.fixture(scope="module")
 def ctx(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceContext]:
-    context = auth_context(request.config, tmp_path_factory.mktemp("keys"))
+    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
     yield context
     context.database().dispose()
 
 
 @pytest.fixture
 def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx)) as c:
+    with app_client(ctx) as c:
         yield c
 
 
@@ -265,10 +266,23 @@ def test_me(client: TestClient) -> None:
 def test_openapi_and_health(client: TestClient) -> None:
     doc = client.get(f"{BASE}/openapi.json")
     assert doc.status_code == 200
-    assert {f"{BASE}/register", f"{BASE}/refresh", "/.well-known/jwks.json"} <= set(
-        doc.json()["paths"]
-    )
-    assert client.get("/readyz").json()["checks"] == {"database": "ok"}
+    paths = doc.json()["paths"]
+    assert {
+        f"{BASE}/register",
+        f"{BASE}/refresh",
+        f"{BASE}/verify-email/request",
+        f"{BASE}/verify-email",
+        f"{BASE}/password/forgot",
+        f"{BASE}/password/reset",
+        f"{BASE}/password/change",
+        f"{BASE}/users/search",
+        "/.well-known/jwks.json",
+    } <= set(paths)
+    change = paths[f"{BASE}/password/change"]["post"]["responses"]
+    assert "invalid_current_password" in change["422"]["description"]
+    assert "Retry-After" in paths[f"{BASE}/login"]["post"]["responses"]["429"]["headers"]
+    assert "patch" in paths[f"{BASE}/me"]
+    assert client.get("/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
 def test_me_with_cookie(client: TestClient) -> None:
@@ -316,6 +330,7 @@ def test_new_key_signs_without_restart_and_old_refresh_still_works(
 def test_migration_matches_models(ctx: ServiceContext) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     from mint.auth.models import Base
 
     with ctx.database().engine.connect() as conn:

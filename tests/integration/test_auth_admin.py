@@ -11,22 +11,24 @@ from pathlib import Path
 import grpc
 import pytest
 from fastapi.testclient import TestClient
-from mint.auth.models import User
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from mint.auth.models import RefreshFamily, User
 from mint.auth.service import SERVICE
 from mint.auth.v1 import auth_pb2, auth_pb2_grpc
 from mint.cli import app as mint_cli
 from mint.cli_admin import admin_app, create_admin, resolve_database_url
+from mint.infra import EmbeddedInfra
 from mint.kit.config import KitSettings
 from mint.kit.db import Database
-from mint.kit.http import create_app
 from mint.kit.rpc import bound_port, close_channels, grpc_client, serve_grpc
 from mint.kit.service import ServiceContext
-from typer.testing import CliRunner
-
 from tests.integration.auth_support import (
     BASE,
     INTERNAL_TOKEN,
     PASSWORD,
+    app_client,
     auth_context,
     new_email,
     outbox_rows,
@@ -37,16 +39,16 @@ from tests.integration.auth_support import (
 
 @pytest.fixture(scope="module")
 def ctx(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceContext]:
-    context = auth_context(request.config, tmp_path_factory.mktemp("keys"))
+    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
     yield context
     context.database().dispose()
 
 
 @pytest.fixture
 def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx)) as c:
+    with app_client(ctx) as c:
         yield c
 
 
@@ -110,6 +112,38 @@ def test_grpc_get_user_status_and_freeze(
 
     stub.Unfreeze(auth_pb2.UnfreezeRequest(user_id=uid, actor_id=admin))
     assert outbox_rows(ctx, "auth.user_unfrozen", key=uid)
+    assert (
+        client.post(f"{BASE}/login", json={"email": email, "password": PASSWORD}).status_code == 200
+    )
+
+
+def test_grpc_freeze_revokes_every_session(
+    client: TestClient, ctx: ServiceContext, stub: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    email = new_email()
+    sessions = [register(client, email)]
+    sessions += [
+        client.post(f"{BASE}/login", json={"email": email, "password": PASSWORD}).json()
+        for _ in range(2)
+    ]
+    uid = sessions[0]["user"]["id"]
+    stub.Freeze(auth_pb2.FreezeRequest(user_id=uid, reason="chargebacks", actor_id="admin-1"))
+    with ctx.database().session() as s:
+        families = s.scalars(
+            select(RefreshFamily).where(RefreshFamily.user_id == uuid.UUID(uid))
+        ).all()
+    assert len(families) == 3
+    assert all(f.revoked_at is not None and f.revoked_reason == "frozen" for f in families)
+    for pair in sessions:
+        assert refresh(client, pair["refresh_token"]).status_code == 401
+    login = client.post(f"{BASE}/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 403 and login.json()["code"] == "account_frozen"
+
+    stub.Unfreeze(auth_pb2.UnfreezeRequest(user_id=uid, actor_id="admin-1"))
+    (event,) = outbox_rows(ctx, "auth.user_unfrozen", key=uid)
+    assert event["data"] == {"user_id": uid} and event["actor"] == "admin-1"
+    for pair in sessions:  # unfreezing does not bring old sessions back
+        assert refresh(client, pair["refresh_token"]).status_code == 401
     assert (
         client.post(f"{BASE}/login", json={"email": email, "password": PASSWORD}).status_code == 200
     )

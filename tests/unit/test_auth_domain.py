@@ -10,6 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 from jwt.algorithms import RSAAlgorithm
+
 from mint.auth.domain import (
     ACCESS_TTL,
     REFRESH_TTL,

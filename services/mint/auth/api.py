@@ -1,260 +1,78 @@
-"""auth's HTTP API under ``/api/v1/auth`` and the JWKS at the root (services.md §1)."""
+"""auth's HTTP API under ``/api/v1/auth`` — sessions (register, login, refresh, logout, me) —
+and the JWKS at the root (services.md §1). Mail flows, password change and recipient search live
+in :mod:`mint.auth.api_account`."""
 
 from __future__ import annotations
 
-import secrets
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Request, Response
 
 from mint.auth import store
-from mint.auth.domain import (
-    ACCESS_TTL,
-    EMAIL_MAX,
-    NAME_MAX,
-    PASSWORD_MAX,
-    REFRESH_TTL,
-    UserStatus,
-    has_control_chars,
-    is_valid_email,
-    normalize_email,
-    password_problems,
-)
-from mint.auth.keys import KeyRing, keyring_for
-from mint.auth.models import User
+from mint.auth.domain import UserStatus, password_problems
 from mint.auth.passwords import dummy_verify, hash_password, needs_rehash, verify_password
-from mint.auth.settings import AuthSettings
-from mint.auth.store import RefreshResult, TokenPair
-from mint.auth.tokens import LocalVerifier
-from mint.kit.config import KitSettings
+from mint.auth.ratelimit import (
+    LOGIN_PER_EMAIL,
+    LOGIN_PER_IP,
+    Counter,
+    RateLimitedError,
+    hashed,
+    register_per_ip,
+    too_many,
+)
+from mint.auth.schemas import AuthOut, LoginBody, RefreshBody, RegisterBody, UpdateMeBody, UserOut
+from mint.auth.store import RefreshResult
+from mint.auth.web import (
+    AuthUser,
+    auth_body,
+    auth_settings,
+    clear_session_cookies,
+    keyring,
+    limiter,
+    presented_refresh,
+    problems,
+    security_event,
+    set_session_cookies,
+)
 from mint.kit.errors import Problem, unauthorized
-from mint.kit.events import emit
-from mint.kit.security import Principal, bearer_or_cookie, check_csrf, client_ip
-from mint.kit.service import Ctx, ServiceContext
-
-PREFIX = "/api/v1/auth"
-ACCESS_COOKIE = "access_token"
-REFRESH_COOKIE = "refresh_token"
-CSRF_COOKIE = "csrf_token"
-AUDIT_TOPIC = "audit.events"
+from mint.kit.security import client_ip
+from mint.kit.service import Ctx
 
 router = APIRouter(tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
-
-# ---- bodies ------------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_UNAVAILABLE = (503, "dependency_unavailable: rate limiting (Redis) is down: fail closed")
 
 
-class RegisterBody(_Strict):
-    email: str = Field(max_length=EMAIL_MAX)
-    password: str = Field(max_length=PASSWORD_MAX)
-    name: str = Field(min_length=1, max_length=NAME_MAX)
-
-    @field_validator("email", mode="before")
-    @classmethod
-    def _normalise_email(cls, value: Any) -> Any:
-        return normalize_email(value) if isinstance(value, str) else value
-
-    @field_validator("email")
-    @classmethod
-    def _check_email(cls, value: str) -> str:
-        if not is_valid_email(value):
-            raise ValueError("not a valid email address")
-        return value
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _strip_name(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        if has_control_chars(value):
-            raise ValueError("must not contain control characters")
-        return value
+def weak_password(reasons: list[str]) -> Problem:
+    return Problem(422, "weak_password", "password " + "; ".join(reasons), reasons=reasons)
 
 
-class LoginBody(_Strict):
-    email: str = Field(min_length=1, max_length=EMAIL_MAX)
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
-
-    @field_validator("email", mode="before")
-    @classmethod
-    def _normalise_email(cls, value: Any) -> Any:
-        return normalize_email(value) if isinstance(value, str) else value
-
-    @field_validator("email")
-    @classmethod
-    def _check_email(cls, value: str) -> str:
-        if has_control_chars(value):
-            raise ValueError("must not contain control characters")
-        return value
-
-
-class RefreshBody(_Strict):
-    refresh_token: str | None = Field(default=None, min_length=1, max_length=4096)
-
-
-class UserOut(BaseModel):
-    id: str
-    email: str
-    name: str
-    role: str
-    email_verified: bool
-    status: str
-    created_at: str
-
-
-class AuthOut(BaseModel):
-    user: UserOut
-    access_token: str
-    refresh_token: str
-    token_type: Literal["Bearer"] = "Bearer"
-    expires_in: int
-
-
-# ---- helpers -----------------------------------------------------------------------------------
-
-
-def auth_settings(ctx: ServiceContext) -> AuthSettings:
-    settings = ctx.settings
-    if not isinstance(settings, AuthSettings):
-        raise RuntimeError("auth needs AuthSettings (Service.settings_cls)")
-    return settings
-
-
-def keyring(ctx: ServiceContext) -> KeyRing:
-    return keyring_for(auth_settings(ctx).signing_keys_dir)
-
-
-def auth_body(user: User, pair: TokenPair) -> dict[str, Any]:
-    return {
-        "user": store.user_json(user),
-        "access_token": pair.access.token,
-        "refresh_token": pair.refresh.token,
-        "token_type": "Bearer",
-        "expires_in": int(ACCESS_TTL.total_seconds()),
-    }
-
-
-def set_session_cookies(response: Response, pair: TokenPair, settings: KitSettings) -> None:
-    secure = not settings.is_dev
-    refresh_age = int(REFRESH_TTL.total_seconds())
-    response.set_cookie(
-        ACCESS_COOKIE,
-        pair.access.token,
-        max_age=int(ACCESS_TTL.total_seconds()),
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
-    response.set_cookie(
-        REFRESH_COOKIE,
-        pair.refresh.token,
-        max_age=refresh_age,
-        path=PREFIX,
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
-    # Double-submit CSRF token: readable by the web app, echoed as X-CSRF-Token.
-    response.set_cookie(
-        CSRF_COOKIE,
-        secrets.token_urlsafe(32),
-        max_age=refresh_age,
-        path="/",
-        secure=secure,
-        httponly=False,
-        samesite="lax",
-    )
-
-
-def clear_session_cookies(response: Response, settings: KitSettings) -> None:
-    secure = not settings.is_dev
-    for name, path, httponly in (
-        (ACCESS_COOKIE, "/", True),
-        (REFRESH_COOKIE, PREFIX, True),
-        (CSRF_COOKIE, "/", False),
-    ):
-        response.delete_cookie(name, path=path, secure=secure, httponly=httponly, samesite="lax")
-
-
-def security_event(
-    session: Session, request: Request, ctx: ServiceContext, type: str, user_id: uuid.UUID | None
-) -> None:
-    """An audit security event (events.md): user, IP and user agent — never a secret."""
-    subject = str(user_id) if user_id else "unknown"
-    emit(
-        session,
-        topic=AUDIT_TOPIC,
-        type=type,
-        subject=subject,
-        data={
-            "user_id": str(user_id) if user_id else None,
-            "ip": client_ip(request, ctx.settings),
-            "user_agent": request.headers.get("user-agent", "")[:256],
-        },
-        key=subject,
-        actor=str(user_id) if user_id else "anonymous",
-        source=store.SOURCE,
-    )
-
-
-def presented_refresh(
-    request: Request, body: RefreshBody | None, ctx: ServiceContext
-) -> str | None:
-    """The refresh token from the body, else from the cookie (then CSRF-checked)."""
-    if body is not None and body.refresh_token:
-        return body.refresh_token
-    cookie = request.cookies.get(REFRESH_COOKIE)
-    if cookie:
-        check_csrf(request, ctx.settings)
-    return cookie or None
-
-
-def current_principal(request: Request) -> Principal:
-    """The caller of auth's own endpoints, verified against auth's key directory (no JWKS fetch
-    from itself); otherwise exactly the kit's rules (RS256, iss, aud, exp, type=access, CSRF)."""
-    ctx: ServiceContext = request.app.state.ctx
-    token, from_cookie = bearer_or_cookie(request)
-    if token is None:
-        raise unauthorized()
-    claims = LocalVerifier.for_ring(keyring(ctx)).verify(token, "access")
-    if from_cookie:
-        check_csrf(request, ctx.settings)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=AuthOut,
+    responses=problems(
+        (409, "email_taken"),
+        (422, "validation_error"),
+        (422, "weak_password: under 10 characters, one character class, or the email's name"),
+        (429, "too_many_requests: MINT_REGISTER_RATE_PER_HOUR registrations per client IP"),
+        _UNAVAILABLE,
+    ),
+)
+def register(body: RegisterBody, ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
+    # Every attempt that passes validation counts against the client IP (a 409 too: it would
+    # otherwise be a free account-existence oracle).
+    rule = register_per_ip(auth_settings(ctx).register_rate_per_hour)
     try:
-        user_id = uuid.UUID(str(claims["sub"]))
-    except ValueError:
-        raise unauthorized("invalid subject") from None
-    return Principal(
-        user_id=user_id,
-        role=str(claims.get("role", "user")),
-        email=str(claims.get("email", "")),
-        email_verified=bool(claims.get("email_verified", False)),
-        token=token,
-    )
-
-
-AuthUser = Annotated[Principal, Depends(current_principal)]
-
-
-# ---- routes ------------------------------------------------------------------------------------
-
-
-@router.post("/register", status_code=201, response_model=AuthOut)
-def register(body: RegisterBody, ctx: Ctx, response: Response) -> dict[str, Any]:
-    problems = password_problems(body.password, body.email)
-    if problems:
-        raise Problem(422, "weak_password", "password " + "; ".join(problems), reasons=problems)
+        limiter(ctx).acquire([Counter(rule, client_ip(request, ctx.settings))])
+    except RateLimitedError as limited:
+        raise too_many(
+            "too_many_requests", limited.retry_after, "too many registrations from this address"
+        ) from None
+    reasons = password_problems(body.password, body.email)
+    if reasons:
+        raise weak_password(reasons)
     password_hash = hash_password(body.password)  # outside the transaction: it is slow
     with ctx.database().session() as session:
         user = store.create_user(
@@ -279,8 +97,32 @@ def _invalid_credentials() -> Problem:
     return Problem(401, "invalid_credentials", "invalid email or password")
 
 
-@router.post("/login", response_model=AuthOut)
+@router.post(
+    "/login",
+    response_model=AuthOut,
+    responses=problems(
+        (401, "invalid_credentials (same for an unknown email and a wrong password)"),
+        (403, "account_frozen"),
+        (422, "validation_error"),
+        (429, "too_many_attempts: 5 failures per email or 50 per client IP in 15 min"),
+        _UNAVAILABLE,
+    ),
+)
 def login(body: LoginBody, ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
+    # Brute-force protection comes first: while an email or an IP is limited even the right
+    # password gets 429 (nothing is verified). The attempt is reserved atomically in both
+    # counters and taken back only when the password was right. Redis down → 503 (see
+    # mint.auth.ratelimit: the protection fails closed).
+    ip = client_ip(request, ctx.settings)
+    window = limiter(ctx)
+    try:
+        attempt = window.acquire(
+            [Counter(LOGIN_PER_EMAIL, hashed(body.email)), Counter(LOGIN_PER_IP, ip)]
+        )
+    except RateLimitedError as limited:
+        raise too_many(
+            "too_many_attempts", limited.retry_after, "too many failed logins; try again later"
+        ) from None
     db = ctx.database()
     with db.session() as session:
         user = store.get_user_by_email(session, body.email)
@@ -290,6 +132,7 @@ def login(body: LoginBody, ctx: Ctx, request: Request, response: Response) -> di
         with db.session() as session:
             security_event(session, request, ctx, "auth.login_failed", user.id if user else None)
         raise _invalid_credentials()
+    window.release(attempt)  # the right password: not a failure (earlier failures stay)
     if user.status == UserStatus.FROZEN.value:
         raise Problem(403, "account_frozen", "this account is frozen")
     new_hash = hash_password(body.password) if needs_rehash(user.password_hash) else None
@@ -306,7 +149,16 @@ def login(body: LoginBody, ctx: Ctx, request: Request, response: Response) -> di
     return out
 
 
-@router.post("/refresh", response_model=AuthOut)
+@router.post(
+    "/refresh",
+    response_model=AuthOut,
+    responses=problems(
+        (401, "invalid_refresh_token"),
+        (401, "refresh_token_reused: the whole session (family) is revoked"),
+        (403, "account_frozen"),
+        (403, "csrf_failed: cookie-presented token without X-CSRF-Token"),
+    ),
+)
 def refresh(
     ctx: Ctx,
     request: Request,
@@ -349,12 +201,28 @@ def logout(
     return response
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=problems((401, "unauthorized")))
 def me(principal: AuthUser, ctx: Ctx) -> dict[str, Any]:
     with ctx.database().session() as session:
         user = store.get_user(session, principal.user_id)
         if user is None:
             raise unauthorized("unknown user")
+        return store.user_json(user)
+
+
+@router.patch(
+    "/me",
+    response_model=UserOut,
+    responses=problems((401, "unauthorized"), (403, "csrf_failed"), (422, "validation_error")),
+)
+def update_me(body: UpdateMeBody, principal: AuthUser, ctx: Ctx) -> dict[str, Any]:
+    with ctx.database().session() as session:
+        user = store.get_user(session, principal.user_id, lock=True)
+        if user is None:
+            raise unauthorized("unknown user")
+        if user.name != body.name:
+            user.name = body.name
+            session.flush()
         return store.user_json(user)
 
 

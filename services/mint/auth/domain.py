@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,14 @@ AUDIENCE = "mint-services"
 ALGORITHM = "RS256"
 ACCESS_TTL = timedelta(seconds=900)
 REFRESH_TTL = timedelta(days=30)
+#: Lifetimes of the single-use tokens sent by mail (services.md §1).
+VERIFY_EMAIL_TTL = timedelta(hours=24)
+PASSWORD_RESET_TTL = timedelta(minutes=30)
+#: ``secrets.token_urlsafe(32)``: 43 base64url characters; anything much longer is not ours.
+MAIL_TOKEN_MAX = 128
+#: Recipient search (``GET /users/search``): prefix length and result cap.
+SEARCH_MIN_CHARS = 3
+SEARCH_MAX_RESULTS = 10
 
 EMAIL_MAX = 254
 NAME_MAX = 100
@@ -43,6 +52,24 @@ class UserStatus(StrEnum):
 class TokenType(StrEnum):
     ACCESS = "access"
     REFRESH = "refresh"
+
+
+class MailTokenPurpose(StrEnum):
+    """What a token sent by mail allows, once."""
+
+    VERIFY_EMAIL = "verify_email"
+    PASSWORD_RESET = "password_reset"
+
+
+MAIL_TOKEN_TTL = {
+    MailTokenPurpose.VERIFY_EMAIL: VERIFY_EMAIL_TTL,
+    MailTokenPurpose.PASSWORD_RESET: PASSWORD_RESET_TTL,
+}
+
+
+def new_mail_token() -> str:
+    """A random, URL-safe (base64url) token of 256 bits."""
+    return secrets.token_urlsafe(32)
 
 
 def normalize_email(raw: str) -> str:
@@ -101,12 +128,19 @@ class TokenSubject:
 
 
 def build_claims(
-    subject: TokenSubject, token_type: TokenType, *, now: datetime, jti: str
+    subject: TokenSubject,
+    token_type: TokenType,
+    *,
+    now: datetime,
+    jti: str,
+    sid: UUID | None = None,
 ) -> dict[str, Any]:
-    """The JWT claims of conventions.md for an access or refresh token issued at ``now``."""
+    """The JWT claims of conventions.md for an access or refresh token issued at ``now``.
+    ``sid`` (when given) is the refresh family — the session — the token belongs to, so a
+    password change can keep the caller's session and end the others."""
     ttl = ACCESS_TTL if token_type is TokenType.ACCESS else REFRESH_TTL
     issued = int(now.timestamp())
-    return {
+    claims: dict[str, Any] = {
         "sub": str(subject.user_id),
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -118,10 +152,22 @@ def build_claims(
         "email": subject.email,
         "email_verified": subject.email_verified,
     }
+    if sid is not None:
+        claims["sid"] = str(sid)
+    return claims
+
+
+def search_prefix(raw: str) -> str | None:
+    """The normalised email prefix of a recipient search, or ``None`` when it is too short
+    (fewer than :data:`SEARCH_MIN_CHARS` characters after trimming) or too long."""
+    prefix = raw.strip().lower()
+    if len(prefix) < SEARCH_MIN_CHARS or len(prefix) > EMAIL_MAX or has_control_chars(prefix):
+        return None
+    return prefix
 
 
 def token_hash(token: str) -> str:
-    """How refresh tokens are stored: hex SHA-256 (the token itself never is)."""
+    """How refresh and mail tokens are stored: hex SHA-256 (the token itself never is)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

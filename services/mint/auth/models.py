@@ -1,4 +1,5 @@
-"""auth's tables: users, refresh-token families and refresh tokens (stored hashed), outbox."""
+"""auth's tables: users, refresh-token families and refresh tokens (stored hashed), single-use
+mail tokens (stored hashed), outbox."""
 
 from __future__ import annotations
 
@@ -76,6 +77,25 @@ class RefreshToken(Base):
     rotated_to: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
 
+class MailToken(Base):
+    """A single-use token sent by mail (email verification, password reset); only its SHA-256
+    is stored. ``used_at`` is set when it is consumed or superseded."""
+
+    __tablename__ = "mail_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('verify_email', 'password_reset')", name="purpose"),
+        Index("ix_mail_tokens_user_id_purpose", "user_id", "purpose"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 add_event_tables(Base.metadata)
 
-__all__ = ["Base", "RefreshFamily", "RefreshToken", "User"]
+__all__ = ["Base", "MailToken", "RefreshFamily", "RefreshToken", "User"]

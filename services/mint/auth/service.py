@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mint.auth.api import auth_settings, jwks_router, router
+from mint.auth.api import jwks_router, router
+from mint.auth.api_account import account_router
 from mint.auth.grpc import FULL_NAME, AuthServicer
 from mint.auth.keys import ensure_signing_key, keyring_for
 from mint.auth.models import Base
 from mint.auth.settings import AuthSettings
 from mint.auth.v1 import auth_pb2_grpc
+from mint.auth.web import auth_settings
 from mint.kit.config import ConfigError
 from mint.kit.service import GrpcServicer, Service, ServiceContext
 
@@ -26,11 +28,16 @@ def check_signing_keys(ctx: ServiceContext) -> None:
         )
 
 
+def redis_ready(ctx: ServiceContext) -> bool:
+    """Login, registration and mail need the rate-limit counters (they fail closed)."""
+    return bool(ctx.redis.ping())
+
+
 SERVICE = Service(
     name="auth",
     prefix="/api/v1/auth",
     settings_cls=AuthSettings,
-    routers=[router],
+    routers=[router, account_router],
     root_routers=[jwks_router],
     metadata=Base.metadata,
     migrations_dir=Path(__file__).parent / "migrations",
@@ -43,4 +50,5 @@ SERVICE = Service(
     ],
     on_startup=[check_signing_keys],
     produces_events=True,
+    readiness_checks=[("redis", redis_ready)],
 )

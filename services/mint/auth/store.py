@@ -110,8 +110,8 @@ class TokenPair:
 
 def _issue_pair(session: Session, user: User, family_id: uuid.UUID, ring: KeyRing) -> TokenPair:
     subject = subject_of(user)
-    access = issue(ring, subject, TokenType.ACCESS)
-    refresh = issue(ring, subject, TokenType.REFRESH)
+    access = issue(ring, subject, TokenType.ACCESS, sid=family_id)
+    refresh = issue(ring, subject, TokenType.REFRESH, sid=family_id)
     session.add(
         RefreshToken(
             jti=uuid.UUID(refresh.jti),
@@ -196,14 +196,47 @@ def revoke_family_of(session: Session, presented: str, reason: str) -> uuid.UUID
     return family.user_id
 
 
-def revoke_user_families(session: Session, user_id: uuid.UUID, reason: str) -> int:
-    """Revoke every live family of a user (freeze, role change); how many were live."""
+def revoke_user_families(
+    session: Session, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke every live family of a user (freeze, role change, password reset) — all but
+    ``keep`` (the caller's own session on a password change); how many were live."""
     stmt = (
         update(RefreshFamily)
         .where(RefreshFamily.user_id == user_id, RefreshFamily.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
     )
+    if keep is not None:
+        stmt = stmt.where(RefreshFamily.id != keep)
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def family_of(session: Session, presented: str) -> RefreshFamily | None:
+    """The family of a presented refresh token (without locking), if it exists."""
+    stmt = select(RefreshToken.family_id).where(RefreshToken.token_hash == token_hash(presented))
+    family_id = session.scalars(stmt).first()
+    return None if family_id is None else session.get(RefreshFamily, family_id)
+
+
+# ---- recipient search --------------------------------------------------------------------------
+
+
+def search_recipients(
+    session: Session, prefix: str, *, exclude: uuid.UUID, limit: int
+) -> list[User]:
+    """ACTIVE users whose (lower-case) email starts with ``prefix`` — a normalised prefix —
+    except ``exclude``, by email, at most ``limit``. Uses the ``text_pattern_ops`` index."""
+    stmt = (
+        select(User)
+        .where(
+            User.email.like(_escape_like(prefix) + "%", escape="\\"),
+            User.status == UserStatus.ACTIVE.value,
+            User.id != exclude,
+        )
+        .order_by(User.email)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 # ---- admin search ----------------------------------------------------------------------------

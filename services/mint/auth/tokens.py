@@ -31,12 +31,18 @@ def sign(ring: KeyRing, claims: dict[str, Any]) -> str:
 
 
 def issue(
-    ring: KeyRing, subject: TokenSubject, token_type: TokenType, now: datetime | None = None
+    ring: KeyRing,
+    subject: TokenSubject,
+    token_type: TokenType,
+    now: datetime | None = None,
+    *,
+    sid: uuid.UUID | None = None,
 ) -> IssuedToken:
-    """A signed token of ``token_type`` for ``subject`` with a fresh random ``jti``."""
+    """A signed token of ``token_type`` for ``subject`` with a fresh random ``jti`` (and the
+    session ``sid`` when given)."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     jti = str(uuid.uuid4())
-    claims = build_claims(subject, token_type, now=now, jti=jti)
+    claims = build_claims(subject, token_type, now=now, jti=jti, sid=sid)
     return IssuedToken(
         token=sign(ring, claims),
         jti=jti,

@@ -52,7 +52,11 @@ def platform(
         services=E2E_SERVICES,
         databases=databases,
         spec_ports=False,
-        extra_env={"MINT_TRACE_FILE": str(root / "traces.jsonl")},
+        extra_env={
+            "MINT_TRACE_FILE": str(root / "traces.jsonl"),
+            # every e2e user registers from 127.0.0.1; the limit itself is tested in test_auth
+            "MINT_REGISTER_RATE_PER_HOUR": "10000",
+        },
     )
     started = time.monotonic()
     plat.start(timeout=180)

@@ -67,9 +67,7 @@ def find_event(bootstrap: str, subject: str, ce_type: str, timeout: float = 30) 
     raise AssertionError(f"{ce_type} for {subject} not seen on transaction.events in {timeout}s")
 
 
-def test_register_topup_pay_replay_and_isolation(
-    platform: Platform, gateway: httpx.Client
-) -> None:
+def test_register_topup_pay_replay_and_isolation(platform: Platform, gateway: httpx.Client) -> None:
     alice, bob, carol = (register(gateway, n) for n in ("Alice", "Bob", "Carol"))
     for user in (alice, bob, carol):
         wallet = wait_for_wallet(gateway, user)
@@ -125,9 +123,18 @@ def test_register_topup_pay_replay_and_isolation(
 
     # The ledger's invariants hold, checked by the CLI a developer would run.
     check = subprocess.run(
-        [sys.executable, "-m", "mint.cli", "ledger", "check",
-         "--database-url", platform.databases["wallet"]],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "mint.cli",
+            "ledger",
+            "check",
+            "--database-url",
+            platform.databases["wallet"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -16,6 +16,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import Column, Integer, String, Table, func, insert, select
+from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
+
 from mint.infra import EmbeddedInfra, InfraEndpoints
 from mint.kit.config import KitSettings
 from mint.kit.db import Database, make_base
@@ -33,13 +41,6 @@ from mint.kit.events import (
 )
 from mint.kit.service import Service, ServiceContext
 from mint.kit.telemetry import configure_tracing, tracer
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import Column, Integer, String, Table, func, insert, select
-from sqlalchemy.orm import Session
-from structlog.testing import capture_logs
 
 Base = make_base()
 add_event_tables(Base.metadata)

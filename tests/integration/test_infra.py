@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from minio import Minio
+
 from mint.infra import EmbeddedInfra, InfraEndpoints, InfraError
 
 

@@ -17,16 +17,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from mint.kit.config import KitSettings
-from mint.kit.errors import Problem
-from mint.kit.rpc import bound_port, grpc_client, problem_from_rpc_error, serve_grpc
-from mint.kit.service import GrpcServicer, Service, ServiceContext
-from mint.kit.telemetry import configure_tracing, tracer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
+
+from mint.kit.config import KitSettings
+from mint.kit.errors import Problem
+from mint.kit.rpc import bound_port, grpc_client, problem_from_rpc_error, serve_grpc
+from mint.kit.service import GrpcServicer, Service, ServiceContext
+from mint.kit.telemetry import configure_tracing, tracer
 
 TOKEN = "test-internal-token"
 WALLET_SERVICE = "mint.wallet.v1.WalletService"

@@ -17,6 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select, text
+from typer.testing import CliRunner
+
 from mint.cli_ledger import ledger_app
 from mint.infra import EmbeddedInfra
 from mint.kit.config import KitSettings
@@ -33,8 +36,6 @@ from mint.wallet.invariants import check_invariants
 from mint.wallet.service import SERVICE
 from mint.wallet.v1 import wallet_pb2 as pb
 from mint.wallet.v1 import wallet_pb2_grpc as pb_grpc
-from sqlalchemy import select, text
-from typer.testing import CliRunner
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
 

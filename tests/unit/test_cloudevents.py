@@ -10,6 +10,8 @@ from enum import Enum
 
 import pytest
 from confluent_kafka import Message
+from sqlalchemy import MetaData
+
 from mint.kit.events import (
     TOPICS,
     Event,
@@ -23,7 +25,6 @@ from mint.kit.events import (
     to_json_data,
 )
 from mint.kit.events.cloudevents import HeaderList
-from sqlalchemy import MetaData
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

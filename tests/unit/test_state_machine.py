@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from mint.kit.errors import Problem
 from mint.transactions import domain
 from mint.transactions.domain import (
@@ -22,7 +24,6 @@ from mint.transactions.domain import (
     TxnType,
     WithdrawBody,
 )
-from pydantic import ValidationError
 
 ALLOWED = {
     (Status.PENDING, Status.PROCESSING),

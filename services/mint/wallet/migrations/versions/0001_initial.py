@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from mint.kit.events import create_event_tables, drop_event_tables
 
 revision = "0001"

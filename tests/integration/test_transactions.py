@@ -7,15 +7,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import select
+
 from mint.kit import idempotency
 from mint.transactions import store as txn_store
 from mint.transactions.models import Transaction, Transition
 from mint.wallet import store as wallet_store
-from sqlalchemy import select
+from tests.integration.transactions_env import BASE, Env, env, kyc
 
-from tests.integration.transactions_env import BASE, Env, env
-
-__all__ = ["env"]
+__all__ = ["env", "kyc"]  # module-scoped: the real servers (kyc included)
 
 # ---- the money path ---------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+
 from mint.kit import idempotency
 from mint.kit.http import create_app
 from mint.kit.rpc import bound_port, grpc_client, serve_grpc
@@ -20,11 +22,9 @@ from mint.transactions.recovery import recover
 from mint.transactions.service import SERVICE as TXN_SERVICE
 from mint.transactions.v1 import transactions_pb2 as tpb
 from mint.transactions.v1 import transactions_pb2_grpc as tpb_grpc
-from sqlalchemy import text
+from tests.integration.transactions_env import BASE, Env, env, free_port, kyc
 
-from tests.integration.transactions_env import BASE, Env, env, free_port
-
-__all__ = ["env"]
+__all__ = ["env", "kyc"]  # module-scoped: the real servers (kyc included)
 
 # ---- outages and recovery ---------------------------------------------------------------------
 
@@ -130,6 +130,7 @@ def test_grpc_get_and_list(env: Env) -> None:
 def test_migrations_match_models(env: Env) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     from mint.transactions.models import Base
 
     with env.db.engine.connect() as conn:

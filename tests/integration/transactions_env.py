@@ -1,7 +1,9 @@
 """Real servers for the transactions integration tests: its own PostgreSQL database, the real
 wallet servicer (with its own database) over a loopback gRPC socket started by
-``mint.kit.rpc.serve_grpc``, real RS256 tokens verified against a JWKS served over HTTP, and the
-real ASGI app. Imported by ``test_transactions*.py`` (the ``env`` fixture)."""
+``mint.kit.rpc.serve_grpc``, the real kyc service (``tests.fixtures.kyc_service``: its runner,
+its gRPC ``CheckLimits``, a live limits file), real RS256 tokens verified against a JWKS served
+over HTTP, and the real ASGI app. Imported by ``test_transactions*.py`` (the ``env`` and ``kyc``
+fixtures). kyc starts with generous limits; :meth:`Env.use_limits` changes them live."""
 
 from __future__ import annotations
 
@@ -21,10 +23,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select, text, update
+
 from mint.infra import EmbeddedInfra
 from mint.kit.db import Database, run_migrations
 from mint.kit.events import OUTBOX
 from mint.kit.http import create_app
+from mint.kit.limits import TIERS, default_limits, write_limits_file
 from mint.kit.rpc import bound_port, serve_grpc
 from mint.kit.service import ServiceContext
 from mint.transactions.models import Transaction
@@ -33,9 +38,11 @@ from mint.transactions.settings import Settings
 from mint.wallet import store as wallet_store
 from mint.wallet.service import SERVICE as WALLET_SERVICE
 from mint.wallet.settings import Settings as WalletSettings
-from sqlalchemy import select, text, update
+from tests.fixtures.kyc_service import INTERNAL_TOKEN, Kyc, kyc, wait_until
 
-TOKEN = "integration-internal-token"
+__all__ = ["BASE", "Env", "User", "env", "free_port", "kyc"]
+
+TOKEN = INTERNAL_TOKEN  # one internal token for the wallet and kyc servers
 KID = "test-key-1"
 BASE = "/api/v1/transactions"
 
@@ -83,6 +90,7 @@ class Env:
     wallet_db: Database
     jwks: _Jwks
     settings: Settings
+    kyc: Kyc
 
     def user(self, funds: int = 0, wallet: bool = True) -> User:
         uid = uuid.uuid4()
@@ -124,6 +132,15 @@ class Env:
             assert found is not None
             return found
 
+    def use_limits(self, version: str, **tiers: dict[str, int]) -> None:
+        """Rewrite kyc's live limits file (the shipped defaults, ``tiers`` overriding whole
+        tiers) and wait until kyc applies it."""
+        document = default_limits().to_document()
+        document["version"] = version
+        document["tiers"].update(tiers)
+        write_limits_file(self.kyc.limits_file, type(default_limits()).model_validate(document))
+        wait_until(lambda: self.kyc.ctx.limits.version == version, what=f"limits {version}")
+
     def backdate(self, txn_id: str | uuid.UUID, seconds: int = 3600) -> None:
         with self.db.session() as s:
             s.execute(
@@ -145,8 +162,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Limits no money-path test reaches (the limits tests set their own).
+GENEROUS = {"per_transaction": 10**11, "daily": 10**11, "monthly": 10**11}
+
+
 @pytest.fixture(scope="module")
-def env(embedded_infra: EmbeddedInfra) -> Iterator[Env]:
+def env(embedded_infra: EmbeddedInfra, kyc: Kyc) -> Iterator[Env]:
     suffix = uuid.uuid4().hex[:8]
     wallet_url = embedded_infra.create_database(f"txw_{suffix}")
     txn_url = embedded_infra.create_database(f"txn_{suffix}")
@@ -167,11 +188,14 @@ def env(embedded_infra: EmbeddedInfra) -> Iterator[Env]:
         internal_token=TOKEN,
         auth_url=jwks.url,
         wallet_grpc=f"127.0.0.1:{bound_port(wallet_server)}",
+        kyc_grpc=kyc.grpc_target,
         environment="test",
     )
     ctx = ServiceContext(TXN_SERVICE, settings, Database(txn_url, pool_size=10))
     with TestClient(create_app(ctx)) as client:
-        yield Env(client, ctx, ctx.database(), wallet_ctx.database(), jwks, settings)
+        running = Env(client, ctx, ctx.database(), wallet_ctx.database(), jwks, settings, kyc)
+        running.use_limits(f"generous-{suffix}", **dict.fromkeys(TIERS, GENEROUS))
+        yield running
     wallet_server.stop(None)
     jwks.server.shutdown()
     ctx.database().dispose()

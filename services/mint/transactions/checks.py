@@ -3,9 +3,10 @@
 Two pluggable checks run between PENDING and PROCESSING:
 
 * **limits** — kyc ``CheckLimits`` (usage = the user's other PENDING / PROCESSING / COMPLETED
-  transactions of the UTC day and month, computed under a per-user lock). Not wired yet: the
-  default :class:`AllowAllLimits` allows everything. Replace it by passing another
-  :class:`LimitsChecker` to :class:`mint.transactions.flow.Engine`.
+  transactions of the UTC day and month, computed under a per-user lock):
+  :class:`mint.transactions.limits.KycLimits`, wired by ``engine_for``. The flow takes the
+  per-user lock before calling it and commits the decision (``counted_at``, PROCESSING) before
+  releasing it. :class:`AllowAllLimits` allows everything (tests of other concerns).
 * **fraud** — fraud ``ScoreTransaction``. Not wired yet: the default :class:`AllowAllFraud`
   answers ALLOW (score 0, no rules). REVIEW (hold + 202) arrives with the fraud integration.
 
@@ -36,6 +37,15 @@ class CheckInput:
     client_ip: str | None = None
 
 
+class CheckFailed(Exception):
+    """A check could not decide (kyc down, no answer in time, a refusal of the request itself):
+    the transaction FAILS with ``failure_reason`` — it never settles without its check."""
+
+    def __init__(self, failure_reason: str, detail: str = "") -> None:
+        super().__init__(detail or failure_reason)
+        self.failure_reason = failure_reason
+
+
 @dataclass(frozen=True)
 class LimitDecision:
     allowed: bool
@@ -58,7 +68,9 @@ class FraudVerdict:
 
 
 class LimitsChecker(Protocol):
-    def check(self, session: Session, txn: CheckInput) -> LimitDecision: ...
+    def check(self, session: Session, txn: CheckInput) -> LimitDecision:
+        """The decision for ``txn`` (raises :class:`CheckFailed` when there is none)."""
+        ...
 
 
 class FraudScorer(Protocol):
@@ -66,7 +78,7 @@ class FraudScorer(Protocol):
 
 
 class AllowAllLimits:
-    """Default limits seam: everything is within limits (kyc ``CheckLimits`` comes later)."""
+    """Everything is within limits (for tests of other concerns)."""
 
     def check(self, session: Session, txn: CheckInput) -> LimitDecision:
         return LimitDecision(allowed=True)

@@ -141,6 +141,7 @@ FAILURE_STATUS: Final[Mapping[str, int]] = {
     "fraud_blocked": 403,
     "recovery_timeout": 503,
     "wallet_refused": 422,
+    "dependency_unavailable": 503,
 }
 
 #: Wallet refusal (FAILED_PRECONDITION details) → failure_reason. A frozen recipient is
@@ -165,6 +166,7 @@ _DETAILS: Final[Mapping[str, str]] = {
     "fraud_blocked": "the transaction was blocked",
     "recovery_timeout": "the transaction could not be completed in time",
     "wallet_refused": "the wallet refused the transaction",
+    "dependency_unavailable": "a service the transaction depends on is unavailable; retry later",
 }
 
 

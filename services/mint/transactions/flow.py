@@ -17,12 +17,13 @@ import structlog
 from starlette.responses import JSONResponse
 
 from mint.kit import idempotency
-from mint.kit.db import Database
+from mint.kit.db import Database, utcnow
 from mint.kit.errors import PROBLEM_CONTENT_TYPE, problem_body
 from mint.kit.service import ServiceContext
 from mint.transactions import checks, domain, store
-from mint.transactions.checks import CheckInput, Checks
+from mint.transactions.checks import CheckFailed, CheckInput, Checks
 from mint.transactions.domain import Status, TxnType
+from mint.transactions.limits import KycLimits, limited_user
 from mint.transactions.models import Transaction
 from mint.transactions.wallet_client import Posted, Refused, post_transfer, transfer_request
 
@@ -130,18 +131,27 @@ class Engine:
             recipient_id=txn.recipient_id,
             client_ip=client_ip,
         )
-        store.lock_user(session, txn.user_id)
-        limits = checks.check_limits(self.checks, session, seen)
-        if not limits.allowed:
+        # The user's lock is held (transaction-scoped) from reading the usage until this
+        # decision commits: counted (counted_at, PROCESSING) or FAILED.
+        store.lock_user(session, limited_user(seen))
+        try:
+            limits = checks.check_limits(self.checks, session, seen)
+            if not limits.allowed:
+                return store.settle(
+                    session,
+                    txn,
+                    Status.FAILED,
+                    actor=actor,
+                    failure_reason="limit_exceeded",
+                    extra=limits.problem_extra(),
+                )
+            txn.counted_at = utcnow()  # from now on it counts toward the user's usage
+            verdict = checks.score_fraud(self.checks, session, seen)
+        except CheckFailed as failed:
+            log.warning("check_failed", transaction_id=str(txn.id), reason=str(failed))
             return store.settle(
-                session,
-                txn,
-                Status.FAILED,
-                actor=actor,
-                failure_reason="limit_exceeded",
-                extra=limits.problem_extra(),
+                session, txn, Status.FAILED, actor=actor, failure_reason=failed.failure_reason
             )
-        verdict = checks.score_fraud(self.checks, session, seen)
         txn.fraud = verdict.as_json()
         if verdict.decision == "BLOCK":
             return store.settle(
@@ -207,7 +217,8 @@ _ENGINE_ATTR = "_transactions_engine"
 
 
 def engine_for(ctx: ServiceContext) -> Engine:
-    """The context's engine, built on first use (wallet stub from ``MINT_WALLET_GRPC``)."""
+    """The context's engine, built on first use: wallet stub from ``MINT_WALLET_GRPC``, limits
+    from kyc ``CheckLimits`` at ``MINT_KYC_GRPC`` (fraud: the allow-all seam for now)."""
     engine: Engine | None = vars(ctx).get(_ENGINE_ATTR)
     if engine is None:
 
@@ -217,7 +228,14 @@ def engine_for(ctx: ServiceContext) -> Engine:
 
             return grpc_client(ctx.settings, "wallet", WalletServiceStub)
 
-        engine = Engine(db=ctx.database(), wallet_factory=wallet)
+        def kyc() -> Any:
+            from mint.kit.rpc import grpc_client
+            from mint.kyc.v1.kyc_pb2_grpc import KycServiceStub
+
+            return grpc_client(ctx.settings, "kyc", KycServiceStub)  # MINT_KYC_GRPC
+
+        limits = KycLimits(kyc, timeout=ctx.settings.grpc_deadline_seconds)
+        engine = Engine(db=ctx.database(), wallet_factory=wallet, checks=Checks(limits=limits))
         vars(ctx)[_ENGINE_ATTR] = engine
     return engine
 

@@ -83,6 +83,9 @@ class Transaction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
+    #: When the limits check passed: from then on a PENDING transaction counts toward its
+    #: user's usage (PROCESSING and COMPLETED always count). None: not checked (yet).
+    counted_at: Mapped[datetime | None] = mapped_column()
 
 
 class Transition(Base):

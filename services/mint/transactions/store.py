@@ -88,9 +88,48 @@ def lock(session: Session, txn_id: UUID, *, skip_locked: bool = False) -> Transa
 
 
 def lock_user(session: Session, user_id: UUID) -> None:
-    """Serialise this user's limit checks until the end of the transaction."""
+    """Serialise this user's limit checks until the end of the transaction: a transaction-scoped
+    advisory lock, so it is held from reading the usage until the decision is committed."""
     key = zlib.crc32(f"mint.transactions.user.{user_id}".encode()) & 0x7FFFFFFF
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+#: Statuses that always count toward usage; a PENDING one counts once its check passed.
+_COUNTING = (Status.PROCESSING.value, Status.COMPLETED.value)
+
+
+def usage(
+    session: Session,
+    user_id: UUID,
+    *,
+    day_start: datetime,
+    month_start: datetime,
+    exclude: UUID,
+    currency: str,
+) -> tuple[int, int]:
+    """(used today, used this month): the sum of ``user_id``'s other money movements that count
+    against the limits — top-ups to them, transfers and withdrawals from them — PROCESSING or
+    COMPLETED, or PENDING past their own limits check (``counted_at``), created since
+    ``day_start`` / ``month_start``. Call it under :func:`lock_user`."""
+    t = Transaction
+    mine = or_(
+        and_(t.type == domain.TxnType.TOPUP.value, t.recipient_id == user_id),
+        and_(
+            t.type.in_((domain.TxnType.TRANSFER.value, domain.TxnType.WITHDRAWAL.value)),
+            t.sender_id == user_id,
+        ),
+    )
+    counted = or_(
+        t.status.in_(_COUNTING),
+        and_(t.status == Status.PENDING.value, t.counted_at.is_not(None)),
+    )
+    since = min(day_start, month_start)
+    query = select(
+        func.coalesce(func.sum(t.amount).filter(t.created_at >= day_start), 0),
+        func.coalesce(func.sum(t.amount).filter(t.created_at >= month_start), 0),
+    ).where(mine, counted, t.id != exclude, t.currency == currency, t.created_at >= since)
+    today, month = session.execute(query).one()
+    return int(today), int(month)
 
 
 def move(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
 from mint.kit.events import create_event_tables, drop_event_tables
 from mint.kit.idempotency import create_idempotency_table, drop_idempotency_table
-from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None

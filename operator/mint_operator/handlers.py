@@ -94,12 +94,19 @@ def build_registry(timing: Timing | None = None) -> kopf.OperatorRegistry:
             kube = Kube(load_api_client(memo.get("kubeconfig")))
             memo["runtime"] = Runtime.create(kube, memo.get("config") or OperatorConfig())
 
+    @kopf.on.cleanup(registry=registry)
+    def cleanup(memo: Any, **_: Any) -> None:
+        if "runtime" in memo:
+            _runtime(memo).tenants.coalescer.shutdown()
+
     # ---- MintTenant ---------------------------------------------------------------------
     @kopf.on.resume(*tenants, registry=registry)
     @kopf.on.create(*tenants, registry=registry)
     @kopf.on.update(*tenants, registry=registry)
     def tenant_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        _runtime(memo).tenants.request(str(namespace), name)
+        tenants = _runtime(memo).tenants
+        tenants.coalescer.reopen(f"{namespace}/{name}")  # a tenant re-created under the same name
+        tenants.request(str(namespace), name)
 
     @kopf.timer(*tenants, interval=timing.resync_seconds, idle=None, registry=registry)
     def tenant_resync(namespace: str | None, name: str, memo: Any, **_: Any) -> None:

@@ -118,12 +118,16 @@ def operator(
     stop_flag: Any = None,
     ready_flag: Any = None,
     identity: str | None = None,
+    memo: kopf.Memo | None = None,
 ) -> Coroutine[None, None, None]:
-    """The operator as a coroutine (tests run it in a thread with its own loop)."""
+    """The operator as a coroutine (tests run it in a thread with its own loop; ``memo`` gets
+    ``memo["runtime"]`` once started)."""
     cfg = config or OperatorConfig(
         operator_namespace=opts.operator_namespace, limits_role=opts.limits_role
     )
-    memo = kopf.Memo(kubeconfig=opts.kubeconfig, config=cfg)
+    memo = memo if memo is not None else kopf.Memo()
+    memo.setdefault("kubeconfig", opts.kubeconfig)
+    memo.setdefault("config", cfg)
     return kopf.operator(
         registry=build_registry(opts.timing),
         settings=make_settings(opts),

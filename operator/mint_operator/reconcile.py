@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,36 +58,67 @@ class OperatorConfig:
 class _KeyState:
     running: bool = False
     dirty: bool = False
+    closed: bool = False  # the tenant is being deleted: no more reconciles
 
 
-@dataclass
 class Coalescer:
-    """Runs at most one reconcile per key at a time; requests arriving meanwhile collapse into
-    one more run (a burst of child events costs two reconciles, not twenty)."""
+    """Runs reconciles on worker threads, at most one per key at a time; requests arriving
+    meanwhile collapse into one more run (a burst of child events costs two reconciles, not
+    twenty). ``submit`` never blocks, so a kopf handler never holds up the object's other
+    events (a deletion must not wait behind a reconcile)."""
 
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _states: dict[str, _KeyState] = field(default_factory=dict)
+    def __init__(self, workers: int = 4) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, _KeyState] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
 
-    def run(self, key: str, fn: Callable[[], None]) -> bool:
+    def submit(self, key: str, fn: Callable[[], None]) -> bool:
+        """Schedule ``fn``; False when it was folded into a run already in progress."""
         with self._lock:
             st = self._states.setdefault(key, _KeyState())
+            if st.closed:
+                return False
             if st.running:
                 st.dirty = True
                 return False
             st.running = True
-        try:
-            while True:
+        self._pool.submit(self._loop, key, st, fn)
+        return True
+
+    def _loop(self, key: str, st: _KeyState, fn: Callable[[], None]) -> None:
+        while True:
+            try:
                 fn()
-                with self._lock:
-                    if not st.dirty:
-                        st.running = False
-                        return True
-                    st.dirty = False
-        except BaseException:
+            except Exception:
+                log.exception("reconcile of %s failed; the resync timer retries", key)
             with self._lock:
-                st.running = False
+                if not st.dirty:
+                    st.running = False
+                    return
                 st.dirty = False
-            raise
+
+    def close(self, key: str, timeout: float = 120.0) -> None:
+        """Refuse further runs for ``key`` and wait for the one in progress to finish."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            st = self._states.setdefault(key, _KeyState())
+            st.closed, st.dirty = True, False
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not st.running:
+                    return
+            time.sleep(0.05)
+
+    def reopen(self, key: str) -> None:
+        with self._lock:
+            self._states.setdefault(key, _KeyState()).closed = False
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not any(st.running for st in self._states.values())
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class TenantReconciler:
@@ -99,7 +132,7 @@ class TenantReconciler:
         def once() -> None:
             self.reconcile(namespace, name)
 
-        self.coalescer.run(f"{namespace}/{name}", once)
+        self.coalescer.submit(f"{namespace}/{name}", once)
 
     def reconcile(self, namespace: str, name: str) -> Obj | None:
         body = self.kube.get(catalog.API_VERSION, "MintTenant", namespace, name)
@@ -200,6 +233,8 @@ class TenantReconciler:
         """The finalizer's work: what lives outside the tenant's namespace (KafkaTopics, and a
         Kafka it created there) carries no ownerReference, so delete it here."""
         t = Tenant.from_object(body, self.cfg.operator_namespace)
+        # no reconcile may re-create what is deleted below
+        self.coalescer.close(t.key)
         removed = []
         selector = tenant_selector(t)
         for kind in ("KafkaTopic", "KafkaNodePool", "Kafka"):

@@ -1,0 +1,389 @@
+"""The operator against a real API server (kube-apiserver + etcd + the garbage collector), running
+as the operator chart's ServiceAccount, with fake controllers standing in for kubelet, Strimzi
+and CloudNativePG."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mint.kit.limits import parse_limits
+from mint_operator import catalog
+from mint_operator.kube import ApiError, Kube
+from mint_operator.render.common import tenant_selector
+from mint_operator.spec import Tenant
+from tests.k8s.fake_controllers import FakeControllers
+from tests.k8s.operator_runner import (
+    OperatorRunner,
+    install_operator_rbac,
+    service_account_kubeconfig,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+Obj = dict[str, Any]
+MT = catalog.API_VERSION
+
+
+@dataclass
+class Env:
+    admin: Kube  # system:masters, field manager "kubectl"
+    namespace: str
+    kafka_namespace: str
+    kubeconfig: Path  # the operator's ServiceAccount
+    limits_role: str
+    fakes: FakeControllers
+
+    def operator(self, priority: int = 100) -> OperatorRunner:
+        return OperatorRunner(
+            self.kubeconfig,
+            [self.namespace, self.kafka_namespace],
+            operator_namespace=self.namespace,
+            limits_role=self.limits_role,
+            priority=priority,
+            probe=configmap_probe,
+        )
+
+    def tenant(self) -> Tenant:
+        body = self.admin.get(MT, "MintTenant", self.namespace, "mint")
+        assert body is not None
+        return Tenant.from_object(body)
+
+    def children(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        t = Tenant.from_object({"metadata": {"name": "mint", "namespace": self.namespace}})
+        return self.admin.list(api_version, kind, namespace or self.namespace, tenant_selector(t))
+
+    def conditions(self) -> dict[str, Obj]:
+        body = self.admin.get(MT, "MintTenant", self.namespace, "mint") or {}
+        return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
+
+
+def configmap_probe(kube: Kube, t: Tenant, service: str) -> str | None:
+    """Stands in for GET /readyz of each pod: the version of the mounted file as the services'
+    own parser reads it (what a pod reports once the kubelet swapped the file in)."""
+    cm = kube.get("v1", "ConfigMap", t.namespace, t.limits_configmap)
+    return None if cm is None else parse_limits(cm["data"][catalog.LIMITS_FILE_NAME]).version
+
+
+@pytest.fixture
+def env(kube: Any, namespace: str, tmp_path: Path) -> Iterator[Env]:
+    admin = Kube.connect(str(kube.kubeconfig_path))
+    admin.field_manager = "kubectl"
+    kafka_ns = f"{namespace[:50]}-kafka"
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kafka_ns}})
+    sa, role = install_operator_rbac(admin, namespace, [namespace, kafka_ns])
+    kubeconfig = service_account_kubeconfig(
+        admin, kube, namespace, sa, tmp_path / "operator.kubeconfig"
+    )
+    fakes = FakeControllers(admin, [namespace, kafka_ns]).start()
+    try:
+        yield Env(admin, namespace, kafka_ns, kubeconfig, role, fakes)
+    finally:
+        fakes.stop()
+        admin.delete("v1", "Namespace", None, kafka_ns)
+
+
+def tenant_body(env: Env, **spec: Any) -> Obj:
+    return {
+        "apiVersion": MT,
+        "kind": "MintTenant",
+        "metadata": {"name": "mint", "namespace": env.namespace},
+        "spec": {
+            "image": {"repository": "mint", "tag": "test"},
+            "kafka": {
+                "strimzi": {"clusterName": "kc", "namespace": env.kafka_namespace},
+                "topics": {"replicas": 1},
+            },
+            "services": {"wallet": {"replicas": 2}},
+            **spec,
+        },
+    }
+
+
+def limits_body(env: Env, **spec: Any) -> Obj:
+    return {
+        "apiVersion": MT,
+        "kind": "MintLimits",
+        "metadata": {"name": "mint", "namespace": env.namespace},
+        "spec": spec,
+    }
+
+
+EXPECTED = {
+    ("apps/v1", "Deployment"): 12,
+    ("v1", "Service"): 13,
+    ("networking.k8s.io/v1", "NetworkPolicy"): 13,
+    ("networking.k8s.io/v1", "Ingress"): 2,
+    ("policy/v1", "PodDisruptionBudget"): 1,
+    ("postgresql.cnpg.io/v1", "Cluster"): 11,
+    ("apps/v1", "StatefulSet"): 1,
+    ("v1", "ConfigMap"): 1,
+    ("v1", "ServiceAccount"): 2,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): 1,
+    ("v1", "Secret"): 3,
+}
+
+
+def counts(env: Env) -> dict[tuple[str, str], int]:
+    out = {key: len(env.children(*key)) for key in EXPECTED}
+    out[("kafka.strimzi.io/v1", "KafkaTopic")] = len(
+        env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace)
+    )
+    return out
+
+
+def tenant_status(env: Env) -> Obj:
+    return dict((env.admin.get(MT, "MintTenant", env.namespace, "mint") or {}).get("status") or {})
+
+
+def wait_ready(env: Env, timeout: float = 90) -> None:
+    wait_for(
+        lambda: env.conditions().get("Ready", {}).get("status") == "True",
+        timeout,
+        what="Ready=True",
+    )
+
+
+def test_tenant_creates_every_object_and_becomes_ready(env: Env) -> None:
+    with env.operator():
+        env.admin.apply(tenant_body(env))
+        want = {**EXPECTED, ("kafka.strimzi.io/v1", "KafkaTopic"): 20}
+        wait_for(lambda: counts(env) == want, 90, what=f"children {want}")
+        # fakes report "not yet available": the tenant is progressing
+        conds = wait_for(
+            lambda: (c := env.conditions()) and c["Progressing"]["status"] == "True" and c, 30
+        )
+        assert conds["Ready"]["status"] == "False"
+        assert conds["Ready"]["reason"] in ("RollingOut", "WaitingForDependencies")
+        body = env.admin.get(MT, "MintTenant", env.namespace, "mint")
+        assert body is not None
+        assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
+        assert catalog.FINALIZER in body["metadata"]["finalizers"]
+
+        env.fakes.ready.set()
+        wait_ready(env)
+        conds = env.conditions()
+        assert conds["Progressing"]["status"] == "False" and conds["Degraded"]["status"] == "False"
+        status = env.admin.get(MT, "MintTenant", env.namespace, "mint")["status"]  # type: ignore[index]
+        assert status["readyServices"] == "12/12" and status["url"] == "http://localhost"
+        assert status["dependencies"]["topics"] == {"ready": 20, "total": 20, "notReady": []}
+        assert status["dependencies"]["databases"]["ready"] == 11
+
+    uid = body["metadata"]["uid"]
+    deps = {d["metadata"]["name"]: d for d in env.children("apps/v1", "Deployment")}
+    for dep in deps.values():
+        assert dep["metadata"]["ownerReferences"][0]["uid"] == uid
+        managers = {(m["manager"], m["operation"]) for m in dep["metadata"]["managedFields"]}
+        assert ("mint-operator", "Apply") in managers
+    fraud = deps["mint-fraud"]["spec"]["template"]["spec"]["containers"][0]
+    assert (
+        fraud["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        and fraud["ports"][0]["containerPort"] == 4011
+    )
+    topics = env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace)
+    assert {t["metadata"]["labels"]["strimzi.io/cluster"] for t in topics} == {"kc"}
+    assert all("ownerReferences" not in t["metadata"] for t in topics)
+    keys = env.admin.get("v1", "Secret", env.namespace, "mint-signing-keys")
+    assert keys is not None and len(keys["data"]) == 1
+    [name] = keys["data"]
+    assert name.endswith(".pem") and len(name) == len("YYYYMMDDHHMMSS.pem")
+    assert b"PRIVATE KEY" in base64.b64decode(keys["data"][name])
+
+
+def test_invalid_limits_are_rejected_by_the_api_server(env: Env) -> None:
+    bad = [
+        (
+            {"tiers": {"BASIC": {"perTransaction": 300, "daily": 200, "monthly": 1000}}},
+            "perTransaction must not exceed daily",
+        ),
+        (
+            {"tiers": {"VERIFIED": {"perTransaction": 1, "daily": 5, "monthly": 4}}},
+            "daily must not exceed monthly",
+        ),
+        (
+            {"fraud": {"reviewThreshold": 100, "blockThreshold": 100}},
+            "reviewThreshold must be lower",
+        ),
+        (
+            {"tiers": {"BASIC": {"perTransaction": -1, "daily": 2, "monthly": 3}}},
+            "should be greater than or equal to 0",
+        ),
+        ({"currency": "EUR"}, "Unsupported value"),
+    ]
+    for spec, message in bad:
+        with pytest.raises(ApiError) as info:
+            env.admin.apply(limits_body(env, **spec))
+        assert info.value.status == 422, info.value
+        assert message in info.value.message, info.value.message
+    created = env.admin.apply(limits_body(env))  # every field defaulted by the schema
+    assert created["spec"]["tiers"]["BASIC"] == {
+        "perTransaction": 50000,
+        "daily": 200000,
+        "monthly": 1000000,
+    }
+    assert created["spec"]["fraud"]["reviewThreshold"] == 50
+
+
+def template_snapshot(env: Env) -> dict[str, tuple[int, Obj]]:
+    return {
+        d["metadata"]["name"]: (d["metadata"]["generation"], d["spec"]["template"])
+        for d in env.children("apps/v1", "Deployment")
+    }
+
+
+def stable_templates(env: Env, settle: float = 7.0) -> dict[str, tuple[int, Obj]]:
+    """Pod templates that no longer change (CNPG secrets appearing roll services once)."""
+
+    def check() -> dict[str, tuple[int, Obj]] | None:
+        before = template_snapshot(env)
+        time.sleep(settle)
+        after = template_snapshot(env)
+        return after if before == after and len(after) == 12 else None
+
+    return wait_for(check, 90, interval=0, what="stable pod templates")
+
+
+def limits_file(env: Env) -> Obj:
+    cm = env.admin.get("v1", "ConfigMap", env.namespace, "mint-limits")
+    assert cm is not None
+    return yaml.safe_load(cm["data"]["limits.yaml"])
+
+
+def test_limits_change_updates_configmap_without_rolling_pods(env: Env) -> None:
+    env.fakes.ready.set()
+    with env.operator():
+        env.admin.apply(tenant_body(env))
+        wait_ready(env)
+        assert limits_file(env)["version"] == "0"  # no MintLimits yet: the defaults
+        env.admin.apply(limits_body(env))
+        wait_for(lambda: limits_file(env)["version"] == "1", 30, what="limits version 1")
+        before = stable_templates(env)
+
+        env.admin.apply(limits_body(env, fraud={"reviewThreshold": 40, "blockThreshold": 90}))
+        doc = wait_for(
+            lambda: (d := limits_file(env))["version"] == "2" and d, 30, what="limits version 2"
+        )
+        assert doc["fraud"]["review_threshold"] == 40 and doc["fraud"]["block_threshold"] == 90
+        status = wait_for(
+            lambda: (
+                (s := (env.admin.get(MT, "MintLimits", env.namespace, "mint") or {}).get("status"))
+                and s.get("applied") == "4/4"
+                and s
+            ),
+            30,
+            what="MintLimits status applied 4/4",
+        )
+        assert status["version"] == "2" and status["services"] == dict.fromkeys(
+            catalog.LIMITS_SERVICES, "2"
+        )
+        assert status["observedGeneration"] == 2
+        wait_for(
+            lambda: tenant_status(env).get("limitsVersion") == "2", 30, what="tenant limitsVersion"
+        )
+        time.sleep(7)  # two resyncs later, still no pod-template change anywhere
+        assert template_snapshot(env) == before
+
+
+def test_drift_is_corrected(env: Env) -> None:
+    env.fakes.ready.set()
+    with env.operator():
+        env.admin.apply(tenant_body(env))
+        wait_ready(env)
+        # scaled by hand (another field manager): put back
+        env.admin.patch(
+            "apps/v1", "Deployment", env.namespace, "mint-wallet", {"spec": {"replicas": 7}}
+        )
+        wait_for(
+            lambda: (
+                env.admin.get("apps/v1", "Deployment", env.namespace, "mint-wallet")["spec"][
+                    "replicas"
+                ]
+                == 2
+            ),  # type: ignore[index]
+            30,
+            what="replicas reverted to 2",
+        )
+        # deleted by hand: recreated
+        env.admin.delete("v1", "Service", env.namespace, "mint-kyc")
+        env.admin.delete("networking.k8s.io/v1", "NetworkPolicy", env.namespace, "mint-wallet")
+        wait_for(
+            lambda: env.admin.get("v1", "Service", env.namespace, "mint-kyc"),
+            30,
+            what="Service recreated",
+        )
+        policy = wait_for(
+            lambda: env.admin.get(
+                "networking.k8s.io/v1", "NetworkPolicy", env.namespace, "mint-wallet"
+            ),
+            30,
+        )
+        callers = policy["spec"]["ingress"][1]["from"][0]["podSelector"]["matchExpressions"][0][
+            "values"
+        ]
+        assert sorted(callers) == ["admin", "transactions"]
+        # the limits ConfigMap edited by hand: rewritten
+        env.admin.patch(
+            "v1", "ConfigMap", env.namespace, "mint-limits", {"data": {"limits.yaml": "version: x"}}
+        )
+        wait_for(lambda: limits_file(env)["version"] == "0", 30, what="limits ConfigMap restored")
+
+
+def test_deleting_the_tenant_removes_children_and_topics(env: Env) -> None:
+    env.fakes.ready.set()
+    with env.operator():
+        env.admin.apply(tenant_body(env))
+        wait_ready(env)
+        assert len(env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace)) == 20
+        env.admin.delete(MT, "MintTenant", env.namespace, "mint")
+        wait_for(
+            lambda: env.admin.get(MT, "MintTenant", env.namespace, "mint") is None,
+            60,
+            what="tenant gone",
+        )
+        # the finalizer removed what lives in the Kafka namespace
+        assert env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace) == []
+    # the garbage collector removes what the tenant owned
+    wait_for(
+        lambda: all(not env.children(*key) for key in EXPECTED), 120, what="children collected"
+    )
+
+
+def test_two_operators_only_one_acts(env: Env) -> None:
+    env.fakes.ready.set()
+    high = env.operator(priority=200).start()
+    low = env.operator(priority=100)
+    try:
+        time.sleep(2)  # the high-priority one has announced itself in the peering object
+        low.start()
+        env.admin.apply(tenant_body(env))
+        wait_ready(env)
+        env.admin.delete("v1", "Service", env.namespace, "mint-kyc")
+        wait_for(
+            lambda: env.admin.get("v1", "Service", env.namespace, "mint-kyc"),
+            30,
+            what="recreated by high",
+        )
+        assert high.reconciles > 0 and low.reconciles == 0
+        peering = env.admin.request(
+            "GET", f"/apis/kopf.dev/v1/namespaces/{env.namespace}/kopfpeerings/mint-operator"
+        )
+        assert {high.identity, low.identity} <= set((peering.get("status") or {}).keys())
+
+        high.stop()  # a clean exit withdraws it from peering: the other resumes
+        env.admin.delete("v1", "Service", env.namespace, "mint-auth")
+        wait_for(
+            lambda: env.admin.get("v1", "Service", env.namespace, "mint-auth"),
+            60,
+            what="recreated by low",
+        )
+        assert low.reconciles > 0
+    finally:
+        low.stop()
+        high.stop()

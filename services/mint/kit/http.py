@@ -116,7 +116,12 @@ def readiness(ctx: ServiceContext) -> dict[str, Any]:
     checks: dict[str, str] = {}
     if ctx.db is not None:
         checks["database"] = "ok" if ctx.db.ping() else "down"
-    for name, check in ctx.service.readiness_checks:
+    checks_to_run = list(ctx.service.readiness_checks)
+    if ctx.service.uses_limits:
+        from mint.kit.limits import LIMITS_READINESS
+
+        checks_to_run.append(LIMITS_READINESS)
+    for name, check in checks_to_run:
         try:
             checks[name] = "ok" if check(ctx) else "down"
         except Exception:

@@ -7,7 +7,6 @@ from pathlib import Path
 import structlog
 
 from mint.kit.errors import Problem
-from mint.kit.limits import LIMITS_READINESS
 from mint.kit.service import GrpcServicer, Service, ServiceContext
 from mint.kyc.api import router
 from mint.kyc.documents import storage_of
@@ -50,5 +49,5 @@ SERVICE = Service(
     on_startup=[ensure_bucket],
     uses_limits=True,
     produces_events=True,
-    readiness_checks=[LIMITS_READINESS, ("storage", storage_ready)],
+    readiness_checks=[("storage", storage_ready)],
 )

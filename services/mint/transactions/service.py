@@ -28,4 +28,7 @@ SERVICE = Service(
     ],
     jobs=[RECOVER_STUCK],
     produces_events=True,
+    # kyc decides on limits; transactions reads the same file (fraud hold hours, review expiry)
+    # and reports the version it runs with in /readyz like every limits user.
+    uses_limits=True,
 )

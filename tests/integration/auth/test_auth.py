@@ -4,7 +4,6 @@ refresh rotation and reuse, logout, /me, JWKS and key rotation, and the outbox r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,35 +18,16 @@ from sqlalchemy import select, update
 from mint.auth.domain import token_hash
 from mint.auth.keys import generate_key
 from mint.auth.models import RefreshToken, User
-from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     PASSWORD,
-    app_client,
-    auth_context,
     csrf_headers,
     new_email,
     outbox_rows,
     refresh,
     register,
 )
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
-
 
 # ---- register ----------------------------------------------------------------------------------
 

@@ -4,12 +4,10 @@ session, ends the others), recipient search, and frozen users at login and refre
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -18,11 +16,9 @@ from mint.auth.models import RefreshFamily, User
 from mint.auth.settings import AuthSettings
 from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     PASSWORD,
-    app_client,
-    auth_context,
     bearer,
     csrf_headers,
     link_in,
@@ -35,21 +31,6 @@ from tests.integration.auth_support import (
 )
 
 NEW_PASSWORD = "Another-Secret-88"
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
 
 
 def change(client: TestClient, token: str, current: str, new: str) -> Any:

@@ -19,37 +19,19 @@ from mint.auth.service import SERVICE
 from mint.auth.v1 import auth_pb2, auth_pb2_grpc
 from mint.cli import app as mint_cli
 from mint.cli_admin import admin_app, create_admin, resolve_database_url
-from mint.infra import EmbeddedInfra
 from mint.kit.config import KitSettings
 from mint.kit.db import Database
 from mint.kit.rpc import bound_port, close_channels, grpc_client, serve_grpc
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     INTERNAL_TOKEN,
     PASSWORD,
-    app_client,
-    auth_context,
     new_email,
     outbox_rows,
     refresh,
     register,
 )
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ events or logs; a failing mail server is never silent."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from mint.auth.domain import token_hash
 from mint.auth.models import MailToken
 from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     PUBLIC_URL,
     app_client,
@@ -36,21 +35,6 @@ from tests.integration.auth_support import (
 )
 
 NEW_PASSWORD = "Brand-New-Secret-77"
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 from mint.auth.ratelimit import LOGIN_PER_EMAIL, Counter, hashed
 from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     PASSWORD,
     app_client,
@@ -27,21 +26,6 @@ from tests.integration.auth_support import (
     random_ip,
     register,
 )
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
 
 
 def via(ip: str) -> dict[str, str]:

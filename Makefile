@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto' 2>/dev/null)
 
-.PHONY: dev test lint protos install bench clean fmt typecheck
+.PHONY: dev test lint protos install clean fmt
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[dev,embedded]' --config-settings editable_mode=compat
 	printf '%s\n%s\n' "$(CURDIR)/services" "$(CURDIR)/operator" > $$($(BIN)/python -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')/mint-src.pth
 	touch $(STAMP)
 
@@ -36,9 +36,6 @@ lint: install
 fmt: install
 	$(BIN)/ruff format services operator tests
 	$(BIN)/ruff check --fix services operator tests
-
-bench: install
-	$(BIN)/mint bench
 
 clean:
 	rm -rf $(VENV) .mint

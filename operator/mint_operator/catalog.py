@@ -2,7 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from mint.kit.catalog import (
+    DLQ_SUFFIX,
+    GRPC_CALLERS,
+    GRPC_PORTS,
+    HTTP_PORTS,
+    ROUTES,
+    SERVICE_NAMES,
+    SSE_PATH,
+    SSE_SERVICE,
+    TOPICS,
+)
+
+__all__ = [
+    "DLQ_SUFFIX",
+    "GRPC_CALLERS",
+    "GRPC_PORTS",
+    "HTTP_PORTS",
+    "ROUTES",
+    "SSE_PATH",
+    "SSE_SERVICE",
+    "TOPICS",
+]
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _camelize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel(str(k)) if "_" in str(k) else k: _camelize(v) for k, v in value.items()}
+    return value
+
+
+def _default_limits_spec() -> dict[str, object]:
+    import mint.kit
+
+    path = Path(mint.kit.__file__).parent / "limits_default.yaml"
+    document = yaml.safe_load(path.read_text())
+    document.pop("version", None)
+    spec: dict[str, object] = _camelize(document)
+    return spec
+
 
 GROUP: Final = "mint.dev"
 VERSION: Final = "v1alpha1"
@@ -10,42 +58,8 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 FIELD_MANAGER: Final = "mint-operator"
 FINALIZER: Final = "mint.dev/cleanup"
 
-#: HTTP and gRPC ports (services.md top table; the kit's HTTP_PORTS / GRPC_PORTS).
-HTTP_PORTS: Final[dict[str, int]] = {
-    "web": 3000,
-    "auth": 4001,
-    "wallet": 4002,
-    "transactions": 4003,
-    "kyc": 4004,
-    "analytics": 4005,
-    "notifications": 4006,
-    "social": 4007,
-    "webhook": 4008,
-    "admin": 4009,
-    "audit": 4010,
-    "fraud": 4011,
-}
-GRPC_PORTS: Final[dict[str, int]] = {
-    "wallet": 50051,
-    "fraud": 50052,
-    "kyc": 50053,
-    "transactions": 50054,
-    "auth": 50055,
-    "audit": 50056,
-    "social": 50057,
-}
-SERVICES: Final[tuple[str, ...]] = tuple(HTTP_PORTS)
-
-#: Who calls whom over gRPC (services.md): callee → callers.
-GRPC_CALLERS: Final[dict[str, tuple[str, ...]]] = {
-    "kyc": ("transactions", "admin"),
-    "fraud": ("transactions", "admin"),
-    "wallet": ("transactions", "admin"),
-    "social": ("transactions",),
-    "auth": ("admin",),
-    "transactions": ("admin",),
-    "audit": ("admin",),
-}
+# Ports, callers, routes and topics come from the platform's one catalogue.
+SERVICES: Final[tuple[str, ...]] = SERVICE_NAMES
 
 #: Every service but web owns a database (platform.md "Databases").
 DATABASE_SERVICES: Final[tuple[str, ...]] = tuple(s for s in SERVICES if s != "web")
@@ -60,52 +74,6 @@ SIGNING_KEYS_DIR: Final = "/etc/mint/keys"
 SMTP_SERVICES: Final[tuple[str, ...]] = ("auth", "notifications")
 OBJECT_STORAGE_SERVICES: Final[tuple[str, ...]] = ("kyc", "admin")
 
-#: Gateway routes (README "Routes"): path → (service, pathType).
-ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
-    ("/", "web", "Prefix"),
-    ("/app-admin", "web", "Prefix"),
-    ("/api/v1/auth", "auth", "Prefix"),
-    ("/.well-known/jwks.json", "auth", "Exact"),
-    ("/api/v1/wallet", "wallet", "Prefix"),
-    ("/api/v1/transactions", "transactions", "Prefix"),
-    ("/api/v1/kyc", "kyc", "Prefix"),
-    ("/api/v1/analytics", "analytics", "Prefix"),
-    ("/api/v1/notifications", "notifications", "Prefix"),
-    ("/api/v1/social", "social", "Prefix"),
-    ("/api/v1/webhooks", "webhook", "Prefix"),
-    ("/api/v1/admin", "admin", "Prefix"),
-)
-SSE_PATH: Final = "/api/v1/notifications/stream"
-SSE_SERVICE: Final = "notifications"
-
-#: events.md topics → partitions; each has ``<topic>.dlq`` (1 partition by default).
-TOPICS: Final[dict[str, int]] = {
-    "auth.events": 3,
-    "wallet.events": 6,
-    "transaction.events": 6,
-    "fraud.events": 3,
-    "kyc.events": 3,
-    "social.events": 6,
-    "analytics.events": 3,
-    "admin.events": 3,
-    "webhook.events": 3,
-    "audit.events": 3,
-}
-DLQ_SUFFIX: Final = ".dlq"
-
-#: The default limits document (services/mint/kit/limits_default.yaml, camelCase like MintLimits).
-DEFAULT_LIMITS_SPEC: Final[dict[str, object]] = {
-    "currency": "USD",
-    "tiers": {
-        "UNVERIFIED": {"perTransaction": 5000, "daily": 10000, "monthly": 20000},
-        "BASIC": {"perTransaction": 50000, "daily": 200000, "monthly": 1000000},
-        "VERIFIED": {"perTransaction": 1000000, "daily": 5000000, "monthly": 20000000},
-    },
-    "fraud": {
-        "reviewThreshold": 50,
-        "blockThreshold": 100,
-        "velocity": {"windowSeconds": 3600, "maxTransfers": 5},
-        "reviewHoldHours": 72,
-    },
-}
+#: The default limits document (the kit's shipped limits_default.yaml, camelCase like MintLimits).
+DEFAULT_LIMITS_SPEC: Final[dict[str, object]] = _default_limits_spec()
 TIERS: Final[tuple[str, ...]] = ("UNVERIFIED", "BASIC", "VERIFIED")

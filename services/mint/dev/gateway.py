@@ -14,23 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from mint.kit.catalog import ROUTES
 from mint.kit.errors import problem_body
 
-#: (path prefix, service) in match order — the same table the Ingress renders.
-ROUTES: tuple[tuple[str, str], ...] = (
-    ("/.well-known/jwks.json", "auth"),
-    ("/api/v1/auth", "auth"),
-    ("/api/v1/wallet", "wallet"),
-    ("/api/v1/transactions", "transactions"),
-    ("/api/v1/kyc", "kyc"),
-    ("/api/v1/analytics", "analytics"),
-    ("/api/v1/notifications", "notifications"),
-    ("/api/v1/social", "social"),
-    ("/api/v1/webhooks", "webhook"),
-    ("/api/v1/admin", "admin"),
-    ("/app-admin", "web"),
-    ("/", "web"),
-)
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -48,10 +34,16 @@ HOP_BY_HOP = frozenset(
 
 
 def route_for(path: str) -> str | None:
-    for prefix, service in ROUTES:
-        if prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            return service
-    return None
+    """The service for ``path``: the longest matching route of the catalogue (as the Ingress)."""
+    best: tuple[int, str] | None = None
+    for prefix, service, kind in ROUTES:
+        if kind == "Exact":
+            matched = path == prefix
+        else:
+            matched = prefix == "/" or path == prefix or path.startswith(prefix + "/")
+        if matched and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), service)
+    return best[1] if best else None
 
 
 def create_gateway(upstreams: Mapping[str, str]) -> Starlette:

@@ -14,31 +14,11 @@ from typing import Any, Self
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Default HTTP and gRPC ports of every service (services.md table).
-HTTP_PORTS: dict[str, int] = {
-    "web": 3000,
-    "auth": 4001,
-    "wallet": 4002,
-    "transactions": 4003,
-    "kyc": 4004,
-    "analytics": 4005,
-    "notifications": 4006,
-    "social": 4007,
-    "webhook": 4008,
-    "admin": 4009,
-    "audit": 4010,
-    "fraud": 4011,
-}
-GRPC_PORTS: dict[str, int] = {
-    "wallet": 50051,
-    "fraud": 50052,
-    "kyc": 50053,
-    "transactions": 50054,
-    "auth": 50055,
-    "audit": 50056,
-    "social": 50057,
-}
-SERVICE_NAMES: tuple[str, ...] = tuple(HTTP_PORTS)
+from mint.kit.catalog import GRPC_PORTS, HTTP_PORTS, SERVICE_NAMES
+
+__all__ = ["GRPC_PORTS", "HTTP_PORTS", "SERVICE_NAMES", "ConfigError", "KitSettings"]
+
+# Ports and names live in the one catalogue; re-exported for existing imports.
 
 
 class ConfigError(SystemExit):
@@ -65,6 +45,7 @@ class KitSettings(BaseSettings):
     trusted_proxies: str = ""  # comma-separated IPs / CIDRs
     log_level: str = "INFO"
     trace_file: Path | None = None
+    limits_file: Path | None = None  # services with uses_limits (platform.md "The limits file")
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 
 from mint.kit.config import KitSettings
@@ -19,4 +17,3 @@ class Settings(KitSettings):
     s3_region: str = "us-east-1"
     kyc_bucket: str = Field(default="mint-kyc-docs", min_length=3, max_length=63)
     kyc_max_upload_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=100 * 1024 * 1024)
-    limits_file: Path | None = None  # MINT_LIMITS_FILE

@@ -9,25 +9,13 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from mint.kit.catalog import DLQ_PARTITIONS as DLQ_PARTITIONS
+from mint.kit.catalog import DLQ_SUFFIX as DLQ_SUFFIX
+from mint.kit.catalog import TOPICS as TOPICS
+
 log = structlog.get_logger("mint.events")
 
-DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 3
-DLQ_PARTITIONS = 1
-
-#: events.md topics → partitions (their ``<topic>.dlq`` have 1 partition).
-TOPICS: dict[str, int] = {
-    "auth.events": 3,
-    "wallet.events": 6,
-    "transaction.events": 6,
-    "fraud.events": 3,
-    "kyc.events": 3,
-    "social.events": 6,
-    "analytics.events": 3,
-    "admin.events": 3,
-    "webhook.events": 3,
-    "audit.events": 3,
-}
 
 
 def dlq_topic(topic: str) -> str:

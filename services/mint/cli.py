@@ -41,27 +41,17 @@ def migrate(name: str) -> None:
 @app.command()
 def operator() -> None:
     """Run the Kubernetes operator (kopf)."""
-    try:
-        from mint_operator.main import run
-    except ModuleNotFoundError:
-        typer.echo("the operator is not part of this build yet", err=True)
-        raise typer.Exit(2) from None
+    from mint_operator.main import run
+
     run()
 
 
 def _register_subcommands() -> None:
-    try:
-        from mint.cli_admin import admin_app
+    from mint.cli_admin import admin_app
+    from mint.cli_ledger import ledger_app
 
-        app.add_typer(admin_app, name="admin", help="Administer users")
-    except ModuleNotFoundError:
-        pass
-    try:
-        from mint.cli_ledger import ledger_app
-
-        app.add_typer(ledger_app, name="ledger", help="Ledger tools")
-    except ModuleNotFoundError:
-        pass
+    app.add_typer(admin_app, name="admin", help="Administer users")
+    app.add_typer(ledger_app, name="ledger", help="Ledger tools")
 
 
 _register_subcommands()

@@ -3,6 +3,8 @@
 # fixtures themselves (embedded PostgreSQL/Redis/Kafka/S3/SMTP; Kafka jars via Maven into
 # ~/.cache/mint). This script only checks the system tools and runs the whole suite once.
 set -euo pipefail
+# Go builds the test control plane and helm; make sure the toolchain is found.
+[ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
 cd "$(dirname "$0")/.."
 
 need_apt=()

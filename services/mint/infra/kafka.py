@@ -94,7 +94,9 @@ class ApacheKafka:
         if (self.dir / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java(["-Xmx256m"], "kafka.tools.StorageTool", "format", "-t", cluster_id)
+        cmd = self._java(
+            ["-Xmx256m"], "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"
+        )
         cmd += ["-c", str(self.dir / "server.properties")]
         run_checked(cmd, self.name, self.log_path, timeout=180)
 

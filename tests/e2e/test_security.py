@@ -217,13 +217,6 @@ def test_frozen_user_cannot_move_money_with_a_still_valid_token(
     assert (balance(gateway, thawed), balance(gateway, friend)) == (8_800, 11_700)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a frozen user's own top-up is 422 recipient_unavailable, not 403 "
-    "account_frozen: transactions/domain.py accounts_for (l. 254) makes the user the wallet "
-    "Transfer's to_account, the wallet answers recipient_frozen, and WALLET_REASONS (l. 152) "
-    "maps that to recipient_unavailable whatever the transaction type",
-)
 def test_frozen_users_top_up_is_refused_as_account_frozen(
     platform: Platform, gateway: httpx.Client
 ) -> None:

@@ -245,6 +245,13 @@ def test_wallet_reasons(wallet: str, public: str) -> None:
     assert domain.failure_reason_for_wallet(wallet) == public
 
 
+def test_a_frozen_users_own_top_up_is_account_frozen() -> None:
+    assert domain.failure_reason_for_wallet("recipient_frozen", "TOPUP") == "account_frozen"
+    assert domain.failure_reason_for_wallet("recipient_frozen", "TRANSFER") == (
+        "recipient_unavailable"
+    )
+
+
 def test_accounts() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     assert domain.accounts_for("TOPUP", None, a) == ("external:funding", f"user:{a}")

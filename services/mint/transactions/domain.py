@@ -170,9 +170,14 @@ _DETAILS: Final[Mapping[str, str]] = {
 }
 
 
-def failure_reason_for_wallet(details: str) -> str:
-    """The public failure reason for a wallet refusal (details ``code`` or ``code: text``)."""
+def failure_reason_for_wallet(details: str, txn_type: str = TxnType.TRANSFER) -> str:
+    """The public failure reason for a wallet refusal (details ``code`` or ``code: text``).
+
+    In a top-up the user is the wallet's *recipient*: their own frozen account is
+    ``account_frozen`` (nothing to hide from them), not ``recipient_unavailable``."""
     code = details.partition(": ")[0].strip()
+    if txn_type == TxnType.TOPUP and code == "recipient_frozen":
+        return "account_frozen"
     return WALLET_REASONS.get(code, "wallet_refused")
 
 

@@ -65,7 +65,7 @@ def _classify(
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = (err.details() if hasattr(err, "details") else "") or ""
     if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
-        return Refused(domain.failure_reason_for_wallet(details))
+        return Refused(domain.failure_reason_for_wallet(details, txn_type))
     if code == grpc.StatusCode.NOT_FOUND:
         if txn_type != TxnType.TRANSFER:
             return Refused("wallet_not_found")

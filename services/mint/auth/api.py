@@ -188,7 +188,12 @@ def refresh(
     return out
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post(
+    "/logout",
+    status_code=204,
+    response_class=Response,
+    responses=problems((403, "csrf_failed: cookie-presented token without X-CSRF-Token")),
+)
 def logout(
     ctx: Ctx, request: Request, body: Annotated[RefreshBody | None, Body()] = None
 ) -> Response:

@@ -23,7 +23,7 @@ from mint.auth.tokens import LocalVerifier
 from mint.kit.config import KitSettings
 from mint.kit.errors import unauthorized
 from mint.kit.events import emit
-from mint.kit.security import Principal, bearer_or_cookie, check_csrf, client_ip
+from mint.kit.security import AuthSchemes, Principal, bearer_or_cookie, check_csrf, client_ip
 from mint.kit.service import ServiceContext
 
 PREFIX = "/api/v1/auth"
@@ -134,7 +134,7 @@ class Caller(Principal):
     sid: uuid.UUID | None = None
 
 
-def current_principal(request: Request) -> Caller:
+def current_principal(request: Request, _: AuthSchemes) -> Caller:
     """The caller of auth's own endpoints, verified against auth's key directory (no JWKS fetch
     from itself); otherwise exactly the kit's rules (RS256, iss, aud, exp, type=access, CSRF)."""
     ctx: ServiceContext = request.app.state.ctx

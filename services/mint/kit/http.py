@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mint.kit.errors import install_error_handlers
+from mint.kit.openapi import install_problem_docs
 from mint.kit.service import ServiceContext
 from mint.kit.telemetry import HTTP_LATENCY, HTTP_REQUESTS, extract_context
 
@@ -93,6 +94,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         app.include_router(router, prefix=base)
     for router in service.root_routers:
         app.include_router(router)
+    install_problem_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

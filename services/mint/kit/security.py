@@ -14,7 +14,8 @@ from uuid import UUID
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import RSAAlgorithm
 
 from mint.kit.config import KitSettings
@@ -175,7 +176,26 @@ def bearer_or_cookie(request: Request) -> tuple[str | None, bool]:
     return (cookie, True) if cookie else (None, False)
 
 
-def authenticate(request: Request) -> Principal:
+BEARER = HTTPBearer(auto_error=False, description="an access token issued by auth")
+ACCESS_COOKIE = APIKeyCookie(
+    name="access_token",
+    auto_error=False,
+    description="the session cookie auth sets; state-changing requests also need X-CSRF-Token",
+)
+
+
+def auth_schemes(
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _cookie: Annotated[str | None, Security(ACCESS_COOKIE)],
+) -> None:
+    """Declares in OpenAPI how a caller authenticates (either scheme); the checks themselves
+    are :func:`authenticate`'s."""
+
+
+AuthSchemes = Annotated[None, Depends(auth_schemes)]
+
+
+def authenticate(request: Request, _: AuthSchemes) -> Principal:
     from mint.kit.service import ServiceContext
 
     ctx: ServiceContext = request.app.state.ctx

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
 from mint.kit.errors import PROBLEM_CONTENT_TYPE, Problem, install_error_handlers
@@ -35,6 +36,10 @@ def make_app() -> FastAPI:
     @app.post("/echo")
     def echo(body: Body) -> dict[str, str]:
         return {"name": body.name}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
 
     @app.get("/refused")
     def refused() -> None:
@@ -69,3 +74,19 @@ def test_errors_are_documented_as_problems() -> None:
 def test_the_document_is_built_once() -> None:
     app = make_app()
     assert app.openapi() is app.openapi()
+
+
+def test_an_unhandled_error_is_a_problem_and_does_not_reach_the_server() -> None:
+    # TestClient re-raises what reaches the server; the kit answers it itself, so the
+    # connection a proxy keeps alive is not dropped.
+    with TestClient(make_app()) as client:
+        r = client.get("/boom")
+        assert r.status_code == 500
+        assert r.headers["content-type"] == PROBLEM_CONTENT_TYPE
+        assert r.json()["code"] == "internal_error"
+        assert "a bug" not in r.text
+        assert client.get("/refused").json()["code"] == "thing_exists"
+        bad_json = client.post(
+            "/echo", content=b"\x00", headers={"content-type": "application/json"}
+        )
+        assert bad_json.json()["code"] == "malformed_json"

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = structlog.get_logger("mint.errors")
@@ -109,7 +110,41 @@ _STATUS_CODES = {
 }
 
 
+class UnhandledErrorMiddleware:
+    """An exception no handler took becomes a logged 500 problem *here*, instead of reaching the
+    server: uvicorn closes the connection of an application that raised, and a proxy reusing
+    that keep-alive connection (the gateway, an ingress) then fails the next, unrelated request
+    on it with a 502/503."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            log.exception("unhandled_error", error_type=type(exc).__name__)
+            if started:  # too late for an answer: the server ends the connection
+                raise
+            response = problem_response(500, "internal_error", "internal server error")
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The problem+json handlers, and :class:`UnhandledErrorMiddleware` (call this before
+    adding other middleware, so that it sits innermost and theirs see its 500)."""
+    app.add_middleware(UnhandledErrorMiddleware)
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return JSONResponse(

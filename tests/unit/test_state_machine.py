@@ -144,6 +144,16 @@ def test_lengths() -> None:
         TransferBody.model_validate({**base, "merchant": "m" * 101})
 
 
+@pytest.mark.parametrize("text", ["\x00", "a\x00b", "line\nbreak", "\x1b[0m", "\x7f"])
+@pytest.mark.parametrize("field", ["description", "merchant"])
+def test_free_text_refuses_control_characters(field: str, text: str) -> None:
+    # NUL reached PostgreSQL (a 500) before this rule; found by tests/e2e/test_fuzz.py.
+    base = {"recipient_id": RECIPIENT, "amount": 5}
+    with pytest.raises(ValidationError, match="control characters"):
+        TransferBody.model_validate({**base, field: text})
+    TransferBody.model_validate({**base, field: "Café \u202e 💸 ' OR 1=1"})
+
+
 def test_recipient_must_be_a_uuid() -> None:
     with pytest.raises(ValidationError):
         TransferBody.model_validate({"recipient_id": "bob", "amount": 5})

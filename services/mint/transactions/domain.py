@@ -6,13 +6,14 @@ No I/O here; ``tests/unit/test_state_machine.py`` covers it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from mint.kit.errors import Problem, problem_body
 
@@ -87,9 +88,21 @@ DESCRIPTION_MAX: Final = 255
 MERCHANT_MAX: Final = 100
 
 
+def no_control_chars(value: str) -> str:
+    """Free text is one line of printable characters: control characters (NUL, which
+    PostgreSQL text cannot hold, newlines, escapes) are refused."""
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
-Description = Annotated[StrictStr, Field(max_length=DESCRIPTION_MAX)]
-Merchant = Annotated[StrictStr, Field(max_length=MERCHANT_MAX)]
+Description = Annotated[
+    StrictStr, Field(max_length=DESCRIPTION_MAX), AfterValidator(no_control_chars)
+]
+Merchant = Annotated[StrictStr, Field(max_length=MERCHANT_MAX), AfterValidator(no_control_chars)]
+#: Documented as the one accepted value; any other is 422 ``unsupported_currency``.
+Currency = Annotated[StrictStr, Field(json_schema_extra={"enum": [CURRENCY]})]
 CategoryName = Literal["FOOD", "TRANSPORT", "ENTERTAINMENT", "UTILITIES", "OTHER"]
 
 
@@ -101,14 +114,14 @@ class RequestBody(BaseModel):
 
 class TopupBody(RequestBody):
     amount: Amount
-    currency: StrictStr | None = None
+    currency: Currency | None = None
     description: Description | None = None
 
 
 class TransferBody(RequestBody):
     recipient_id: UUID
     amount: Amount
-    currency: StrictStr | None = None
+    currency: Currency | None = None
     description: Description | None = None
     merchant: Merchant | None = None
     category: CategoryName | None = None
@@ -116,7 +129,7 @@ class TransferBody(RequestBody):
 
 class WithdrawBody(RequestBody):
     amount: Amount
-    currency: StrictStr | None = None
+    currency: Currency | None = None
 
 
 def check_currency(currency: str | None) -> str:

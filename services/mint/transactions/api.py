@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from mint.kit import idempotency
@@ -26,7 +28,40 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+
+class FraudOut(BaseModel):
+    decision: str | None
+    score: int | None
+    rules: list[str]
+
+
+class TransactionOut(BaseModel):
+    """The transaction object (services.md §3), as ``domain.serialize`` builds it."""
+
+    id: UUID
+    type: TxnType
+    status: Status
+    amount: int
+    currency: str
+    sender_id: UUID | None
+    recipient_id: UUID | None
+    description: str | None
+    merchant: str | None
+    category: str | None
+    reference: dict[str, Any] | None
+    fraud: FraudOut | None
+    failure_reason: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
 _MOVEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": TransactionOut, "description": "COMPLETED (a replay: Idempotent-Replayed)"},
     400: {"description": "missing or invalid Idempotency-Key, malformed JSON"},
     403: {"description": "account_frozen, fraud_blocked"},
     404: {"description": "recipient_not_found"},
@@ -102,7 +137,7 @@ def withdraw(
     return _submit(request, ctx, valid_key, body, new)
 
 
-@router.get("")
+@router.get("", response_model=None, responses={200: {"model": TransactionPage}})
 def list_transactions(
     user: CurrentUser,
     ctx: Ctx,
@@ -135,7 +170,14 @@ def _not_found() -> Problem:
     return Problem(404, "transaction_not_found", "transaction not found")
 
 
-@router.get("/{txn_id}")
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "transaction_not_found (also another user's transaction)"}
+}
+
+
+@router.get(
+    "/{txn_id}", response_model=None, responses={200: {"model": TransactionOut}, **_NOT_FOUND}
+)
 def get_transaction(txn_id: str, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     """One of my transactions; anyone else's is a 404."""
     with ctx.database().session() as session:
@@ -145,7 +187,16 @@ def get_transaction(txn_id: str, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
         return domain.serialize(txn)
 
 
-@router.post("/{txn_id}/cancel")
+@router.post(
+    "/{txn_id}/cancel",
+    response_model=None,
+    responses={
+        200: {"model": TransactionOut},
+        403: {"description": "forbidden: only the sender can cancel"},
+        409: {"description": "invalid_state: the transaction is not PENDING"},
+        **_NOT_FOUND,
+    },
+)
 def cancel_transaction(txn_id: str, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     """Cancel my PENDING transaction (its initiator only); 409 ``invalid_state`` otherwise."""
     tid = _parse_id(txn_id)

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import request_response
 
 from mint.kit.catalog import ROUTES
 from mint.kit.errors import problem_body
@@ -71,10 +71,21 @@ def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
         headers.append(("x-forwarded-for", f"{forwarded}, {peer}" if forwarded else peer))
         headers.append(("x-forwarded-host", request.headers.get("host", "")))
         headers.append(("x-forwarded-proto", request.url.scheme))
-        url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        upstream_req = client.build_request(
-            request.method, url, headers=headers, content=_body(request)
-        )
+        # The path as the client sent it (still percent-encoded): decoding and re-encoding it
+        # would turn an escaped control character or "%2F" into a different URL.
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        url = base + raw_path.decode("latin-1")
+        url += f"?{request.url.query}" if request.url.query else ""
+        try:
+            upstream_req = client.build_request(
+                request.method, url, headers=headers, content=_body(request)
+            )
+        except httpx.InvalidURL:
+            return JSONResponse(
+                problem_body(400, "bad_request", "the request URL is malformed"),
+                status_code=400,
+                media_type="application/problem+json",
+            )
         try:
             upstream = await client.send(upstream_req, stream=True)
         except httpx.HTTPError:
@@ -99,8 +110,12 @@ def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
         yield
         await client.aclose()
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[Route("/{path:path}", proxy, methods=methods)], lifespan=lifespan)
+    app = Starlette(lifespan=lifespan)
+    # Every request is proxied, whatever its method and path: a catch-all route's pattern
+    # (``.*``) would not match an escaped newline, and the services answer their own 404 and
+    # 405 as problem+json.
+    app.router.default = request_response(proxy)
+    return app
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:

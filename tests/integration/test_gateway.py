@@ -1,0 +1,82 @@
+"""The dev gateway (``mint.dev.gateway``) in front of a real upstream, both real uvicorn servers
+on loopback. Found by tests/e2e/test_fuzz.py: an escaped control character in a path was a 500
+(the path was decoded, then rebuilt into an invalid URL) and an escaped newline a text/plain 404
+(the catch-all route's pattern does not match a newline)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mint.dev.gateway import create_gateway
+
+
+def _echo(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {"method": request.method, "raw_path": request.scope["raw_path"].decode("latin-1")}
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway_url() -> Iterator[str]:
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    upstream = Starlette(routes=[Route("/{path:path}", _echo, methods=methods)])
+    # The route pattern cannot match a newline: such paths reach the fallback echo.
+    upstream.router.default = _fallback
+    servers: list[uvicorn.Server] = []
+    try:
+        base = _serve(upstream, servers)
+        yield _serve(create_gateway({"wallet": base}), servers)
+    finally:
+        for server in servers:
+            server.should_exit = True
+
+
+async def _fallback(scope: Any, receive: Any, send: Any) -> None:
+    await _echo(Request(scope, receive))(scope, receive, send)
+
+
+def _serve(app: Any, servers: list[uvicorn.Server]) -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    servers.append(server)
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/wallet/%08%C3%B3",  # an escaped control character
+        "/api/v1/wallet/a%0Ab/cancel",  # an escaped newline
+        "/api/v1/wallet/a%2Fb%3F%23",  # escaped separators stay escaped
+        "/api/v1/wallet/%F1%AC",  # not UTF-8
+    ],
+)
+def test_the_path_is_forwarded_as_sent(gateway_url: str, path: str) -> None:
+    r = httpx.post(gateway_url + path, json={})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"method": "POST", "raw_path": path}
+
+
+def test_unrouted_paths_are_problems(gateway_url: str) -> None:
+    r = httpx.get(gateway_url + "/api/v1/nowhere%0A")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"

@@ -138,6 +138,15 @@ def get_my_limits(user: CurrentUser, ctx: Ctx, session: DbSession) -> LimitsOut:
 
 
 _UPLOAD_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": idempotency.HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Optional: a retry with the same key and file answers the first 201.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -152,7 +161,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed_multipart | invalid_idempotency_key"},

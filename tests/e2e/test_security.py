@@ -260,13 +260,6 @@ def test_gateway_never_escapes_the_routed_prefix_with_encoded_segments(platform:
         assert_not_internal(platform, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: services/mint/dev/gateway.py routes on the un-normalised path (route_for("
-    "request.url.path), line 59) but httpx removes dot segments when it builds the upstream "
-    "URL (build_request): GET /api/v1/auth/../../../metrics (sent as is) passes the "
-    "/api/v1/auth prefix and reaches auth's /metrics; likewise /readyz and /healthz",
-)
 def test_gateway_never_escapes_the_routed_prefix_with_dot_segments(platform: Platform) -> None:
     for path in (
         "/api/v1/auth/../../../metrics", "/api/v1/wallet/../../../readyz",

@@ -24,7 +24,11 @@ from mint.dev.gateway import create_gateway
 
 def _echo(request: Request) -> JSONResponse:
     return JSONResponse(
-        {"method": request.method, "raw_path": request.scope["raw_path"].decode("latin-1")}
+        {
+            "method": request.method,
+            "raw_path": request.scope["raw_path"].decode("latin-1"),
+            "x_forwarded_for": request.headers.get("x-forwarded-for"),
+        }
     )
 
 
@@ -51,7 +55,9 @@ def _serve(app: Any, servers: list[uvicorn.Server]) -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", proxy_headers=False)
+    )
     servers.append(server)
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 10
@@ -73,10 +79,38 @@ def _serve(app: Any, servers: list[uvicorn.Server]) -> str:
 def test_the_path_is_forwarded_as_sent(gateway_url: str, path: str) -> None:
     r = httpx.post(gateway_url + path, json={})
     assert r.status_code == 200, r.text
-    assert r.json() == {"method": "POST", "raw_path": path}
+    assert {k: r.json()[k] for k in ("method", "raw_path")} == {"method": "POST", "raw_path": path}
 
 
 def test_unrouted_paths_are_problems(gateway_url: str) -> None:
     r = httpx.get(gateway_url + "/api/v1/nowhere%0A")
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_gateway_is_the_edge_a_clients_forwarded_for_is_not_believed(gateway_url: str) -> None:
+    r = httpx.get(
+        gateway_url + "/api/v1/wallet/x", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    )
+    assert r.status_code == 200
+    assert r.json()["x_forwarded_for"] == "127.0.0.1"
+
+
+def _raw_get(base_url: str, raw_path: str) -> tuple[int, str]:
+    """Send the path byte for byte (HTTP clients normalise dot segments away)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"GET {raw_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.decode("latin-1").partition("\r\n\r\n")
+    return int(head.split()[1]), head + "\n" + body
+
+
+def test_dot_segments_are_never_routed(gateway_url: str) -> None:
+    assert _raw_get(gateway_url, "/api/v1/wallet/x")[0] == 200  # the route itself works
+    for raw in ("/api/v1/wallet/../../metrics", "/api/v1/wallet/./x", "/api/v1/wallet/%2e%2e/y"):
+        status, text = _raw_get(gateway_url, raw)
+        assert status == 404, (raw, text)
+        assert "application/problem+json" in text

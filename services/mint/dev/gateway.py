@@ -56,7 +56,16 @@ def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
     )
 
     async def proxy(request: Request) -> Response:
-        service = route_for(request.url.path)
+        path = request.url.path
+        # Dot segments would be resolved on the way upstream (httpx normalises them), letting
+        # /api/v1/auth/../../metrics escape its routed prefix: they are never routed.
+        if any(segment in (".", "..") for segment in path.split("/")):
+            return JSONResponse(
+                problem_body(404, "not_found", "no route for a path with dot segments"),
+                status_code=404,
+                media_type="application/problem+json",
+            )
+        service = route_for(path)
         base = upstreams.get(service or "")
         if service is None or base is None:
             return JSONResponse(
@@ -65,10 +74,11 @@ def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
                 media_type="application/problem+json",
             )
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        # The gateway is the edge: what a client claims in X-Forwarded-For is not believed,
+        # so the services (which trust the gateway) see the real peer and nothing else.
         peer = request.client.host if request.client else "127.0.0.1"
-        forwarded = request.headers.get("x-forwarded-for")
         headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-        headers.append(("x-forwarded-for", f"{forwarded}, {peer}" if forwarded else peer))
+        headers.append(("x-forwarded-for", peer))
         headers.append(("x-forwarded-host", request.headers.get("host", "")))
         headers.append(("x-forwarded-proto", request.url.scheme))
         # The path as the client sent it (still percent-encoded): decoding and re-encoding it

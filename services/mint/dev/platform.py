@@ -153,6 +153,7 @@ class Platform:
             port=self.gateway_port,
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # the edge: the socket peer is the client
         )
         self._gateway = uvicorn.Server(config)
         t = threading.Thread(target=self._gateway.run, name="gateway", daemon=True)

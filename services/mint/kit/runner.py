@@ -161,6 +161,9 @@ def serve(name: str) -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=5,
+            # The socket peer stays the peer; X-Forwarded-For is read by one function of the
+            # kit (security.client_ip) against MINT_TRUSTED_PROXIES, not by uvicorn.
+            proxy_headers=False,
         )
     finally:
         proc.stop()

@@ -3,8 +3,6 @@ state change and its outbox row commit together."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from mint.auth.domain import Role, TokenSubject, TokenType, UserStatus, rfc3339,
 from mint.auth.keys import KeyRing
 from mint.auth.models import RefreshFamily, RefreshToken, User
 from mint.auth.tokens import IssuedToken, issue
+from mint.kit import pagination
 from mint.kit.events import emit
 
 TOPIC = "auth.events"
@@ -243,18 +242,12 @@ def search_recipients(
 
 
 def _encode_cursor(user: User) -> str:
-    raw = json.dumps([user.created_at.isoformat(), str(user.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor(user.created_at, user.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for anything this module did not produce."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, user_id = json.loads(raw)
-        return datetime.fromisoformat(created), uuid.UUID(user_id)
-    except (TypeError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
+    """Raises ValueError (``InvalidCursor``) for anything this module did not produce."""
+    return pagination.decode_cursor(cursor, uuid.UUID)
 
 
 def _escape_like(value: str) -> str:

@@ -3,9 +3,6 @@ work, with the ``kyc.*`` events it causes written to the outbox in the same tran
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from mint.kit import pagination
 from mint.kit.db import utcnow
 from mint.kit.errors import Problem
 from mint.kit.events import emit
@@ -264,16 +262,13 @@ class QueuePage:
 
 
 def _encode_token(submitted_at: datetime, profile_id: uuid.UUID) -> str:
-    raw = json.dumps([submitted_at.isoformat(), str(profile_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor(submitted_at, profile_id)
 
 
 def _decode_token(token: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        at, pid = json.loads(raw)
-        return datetime.fromisoformat(at), uuid.UUID(pid)
-    except (ValueError, TypeError, binascii.Error):
+        return pagination.decode_cursor(token, uuid.UUID)
+    except pagination.InvalidCursor:
         raise Problem(400, "invalid_page_token", "page token is not valid") from None
 
 

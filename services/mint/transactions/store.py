@@ -3,9 +3,6 @@ transition, its event and the idempotent outcome in the caller's transaction), r
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -15,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from mint.kit import idempotency
+from mint.kit import idempotency, pagination
 from mint.kit.db import utcnow
 from mint.kit.errors import Problem
 from mint.kit.events import emit
@@ -211,16 +208,13 @@ def get_for_party(session: Session, txn_id: UUID, user_id: UUID) -> Transaction 
 
 
 def encode_cursor(txn: Transaction) -> str:
-    raw = json.dumps([txn.created_at.isoformat(), str(txn.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pagination.encode_cursor(txn.created_at, txn.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, txn_id = json.loads(raw)
-        return datetime.fromisoformat(created), UUID(txn_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return pagination.decode_cursor(cursor, UUID)
+    except pagination.InvalidCursor:
         raise Problem(422, "invalid_cursor", "the cursor is not valid") from None
 
 

@@ -7,14 +7,13 @@ have a negative available balance (``balance - held``); system accounts may go n
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+
+from mint.kit import pagination
 
 CURRENCY = "USD"
 SUPPORTED_CURRENCIES = frozenset({CURRENCY})
@@ -269,18 +268,12 @@ def apply_postings(
 
 
 def encode_cursor(created_at: datetime, row_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), row_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor(created_at, row_id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Inverse of :func:`encode_cursor`; ``InvalidArgument("invalid_cursor")`` when tampered."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None or not isinstance(row_id, int) or isinstance(row_id, bool):
-            raise ValueError("bad cursor")
-        return parsed, row_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return pagination.decode_cursor(cursor, int)
+    except pagination.InvalidCursor:
         raise InvalidArgument("invalid_cursor", "cursor is not valid") from None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
+
+from mint.kit.text import has_control_chars as has_control_chars  # names and reasons
 
 ISSUER = "mint-auth"
 AUDIENCE = "mint-services"
@@ -85,11 +86,6 @@ def is_valid_email(email: str) -> bool:
     if local.startswith(".") or local.endswith("."):
         return False
     return bool(_EMAIL_RE.match(email))
-
-
-def has_control_chars(value: str) -> bool:
-    """Control characters (NUL, newlines, …) are refused in names and reasons."""
-    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
 def _char_class(ch: str) -> str:

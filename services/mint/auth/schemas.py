@@ -11,10 +11,10 @@ from mint.auth.domain import (
     MAIL_TOKEN_MAX,
     NAME_MAX,
     PASSWORD_MAX,
-    has_control_chars,
     is_valid_email,
     normalize_email,
 )
+from mint.kit.text import no_control_chars
 
 
 class _Strict(BaseModel):
@@ -23,12 +23,6 @@ class _Strict(BaseModel):
 
 def _normalise_email(value: Any) -> Any:
     return normalize_email(value) if isinstance(value, str) else value
-
-
-def _no_control_chars(value: str) -> str:
-    if has_control_chars(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _strip(value: Any) -> Any:
@@ -46,14 +40,14 @@ AnyEmail = Annotated[
     str,
     BeforeValidator(_normalise_email),
     Field(min_length=1, max_length=EMAIL_MAX),
-    AfterValidator(_no_control_chars),
+    AfterValidator(no_control_chars),
 ]
 #: A display name: trimmed, 1..100 characters, no control characters.
 Name = Annotated[
     str,
     BeforeValidator(_strip),
     Field(min_length=1, max_length=NAME_MAX),
-    AfterValidator(_no_control_chars),
+    AfterValidator(no_control_chars),
 ]
 
 

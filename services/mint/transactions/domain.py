@@ -6,7 +6,6 @@ No I/O here; ``tests/unit/test_state_machine.py`` covers it.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,6 +15,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from mint.kit.errors import Problem, problem_body
+from mint.kit.text import no_control_chars
 
 
 class Status(StrEnum):
@@ -86,14 +86,6 @@ MIN_AMOUNT: Final = 1
 MAX_AMOUNT: Final = 10**12 - 1
 DESCRIPTION_MAX: Final = 255
 MERCHANT_MAX: Final = 100
-
-
-def no_control_chars(value: str) -> str:
-    """Free text is one line of printable characters: control characters (NUL, which
-    PostgreSQL text cannot hold, newlines, escapes) are refused."""
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]

@@ -7,22 +7,15 @@ fixtures). kyc starts with generous limits; :meth:`Env.use_limits` changes them 
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select, text, update
 
 from mint.infra import EmbeddedInfra
@@ -39,47 +32,15 @@ from mint.wallet import store as wallet_store
 from mint.wallet.service import SERVICE as WALLET_SERVICE
 from mint.wallet.settings import Settings as WalletSettings
 from tests.fixtures.kyc_service import INTERNAL_TOKEN, Kyc, kyc, wait_until
+from tests.fixtures.tokens import TokenIssuer
 
 __all__ = ["BASE", "Env", "User", "env", "free_port", "kyc"]
 
 TOKEN = INTERNAL_TOKEN  # one internal token for the wallet and kyc servers
-KID = "test-key-1"
 BASE = "/api/v1/transactions"
 
 
 # ---- real servers -----------------------------------------------------------------------------
-
-
-class _Jwks:
-    """An RSA key whose JWKS is served over real HTTP, and tokens signed with it."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, user_id: uuid.UUID) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": str(user_id), "iss": "mint-auth", "aud": "mint-services", "iat": now,
-            "exp": now + 900, "jti": uuid.uuid4().hex, "type": "access", "role": "user",
-            "email": f"{user_id}@example.com", "email_verified": True,
-        }  # fmt: skip
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
 
 
 @dataclass
@@ -88,7 +49,7 @@ class Env:
     ctx: ServiceContext
     db: Database
     wallet_db: Database
-    jwks: _Jwks
+    jwks: TokenIssuer
     settings: Settings
     kyc: Kyc
 
@@ -182,7 +143,7 @@ def env(embedded_infra: EmbeddedInfra, kyc: Kyc) -> Iterator[Env]:
     with wallet_ctx.database().session() as s:
         wallet_store.ensure_system_accounts(s)
     wallet_server = serve_grpc(wallet_ctx, WALLET_SERVICE.grpc_servicers, 0, host="127.0.0.1")
-    jwks = _Jwks()
+    jwks = TokenIssuer().start()
     settings = Settings(
         database_url=txn_url,
         internal_token=TOKEN,
@@ -197,6 +158,6 @@ def env(embedded_infra: EmbeddedInfra, kyc: Kyc) -> Iterator[Env]:
         running.use_limits(f"generous-{suffix}", **dict.fromkeys(TIERS, GENEROUS))
         yield running
     wallet_server.stop(None)
-    jwks.server.shutdown()
+    jwks.stop()
     ctx.database().dispose()
     wallet_ctx.database().dispose()

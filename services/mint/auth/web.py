@@ -34,10 +34,7 @@ AUDIT_TOPIC = "audit.events"
 
 
 def auth_settings(ctx: ServiceContext) -> AuthSettings:
-    settings = ctx.settings
-    if not isinstance(settings, AuthSettings):
-        raise RuntimeError("auth needs AuthSettings (Service.settings_cls)")
-    return settings
+    return ctx.settings_as(AuthSettings)
 
 
 def keyring(ctx: ServiceContext) -> KeyRing:
@@ -46,12 +43,7 @@ def keyring(ctx: ServiceContext) -> KeyRing:
 
 def limiter(ctx: ServiceContext) -> SlidingWindow:
     """One limiter per service context (it holds the registered Lua script)."""
-    existing = ctx.__dict__.get("_auth_limiter")
-    if isinstance(existing, SlidingWindow):
-        return existing
-    created = SlidingWindow(ctx.redis)
-    ctx.__dict__["_auth_limiter"] = created
-    return created
+    return ctx.shared("auth.limiter", lambda: SlidingWindow(ctx.redis))
 
 
 def auth_body(user: User, pair: TokenPair) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import MetaData
@@ -14,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from mint.kit.config import KitSettings
 from mint.kit.db import Database
+
+T = TypeVar("T")
+S = TypeVar("S", bound=KitSettings)
 
 if TYPE_CHECKING:
     import grpc
@@ -30,6 +34,28 @@ class ServiceContext:
     service: Service
     settings: KitSettings
     db: Database | None
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """One object per running service, built on first use and then reused by every
+        request, servicer and consumer (an engine, a client holding a script, …)."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            value: T = self._shared[key]
+            return value
+
+    def replace_shared(self, key: str, value: Any) -> None:
+        """Swap a shared object (tests plug in another engine or client)."""
+        with self._shared_lock:
+            self._shared[key] = value
+
+    def settings_as(self, cls: type[S]) -> S:
+        """The service's own settings class (``Service.settings_cls``), typed."""
+        if not isinstance(self.settings, cls):
+            raise TypeError(f"{self.service.name} runs with {cls.__name__} (Service.settings_cls)")
+        return self.settings
 
     @cached_property
     def redis(self) -> redis.Redis:

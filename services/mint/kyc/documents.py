@@ -29,10 +29,7 @@ log = structlog.get_logger("mint.kyc.documents")
 
 
 def settings_of(ctx: ServiceContext) -> Settings:
-    settings = ctx.settings
-    if not isinstance(settings, Settings):
-        raise TypeError("the kyc service runs with mint.kyc.settings.Settings")
-    return settings
+    return ctx.settings_as(Settings)
 
 
 def storage_of(ctx: ServiceContext) -> DocumentStorage:

@@ -213,15 +213,14 @@ def respond(status: int, body: dict[str, Any]) -> JSONResponse:
     )
 
 
-_ENGINE_ATTR = "_transactions_engine"
+_ENGINE_KEY = "transactions.engine"
 
 
 def engine_for(ctx: ServiceContext) -> Engine:
     """The context's engine, built on first use: wallet stub from ``MINT_WALLET_GRPC``, limits
     from kyc ``CheckLimits`` at ``MINT_KYC_GRPC`` (fraud: the allow-all seam for now)."""
-    engine: Engine | None = vars(ctx).get(_ENGINE_ATTR)
-    if engine is None:
 
+    def build() -> Engine:
         def wallet() -> Any:
             from mint.kit.rpc import grpc_client
             from mint.wallet.v1.wallet_pb2_grpc import WalletServiceStub
@@ -235,11 +234,11 @@ def engine_for(ctx: ServiceContext) -> Engine:
             return grpc_client(ctx.settings, "kyc", KycServiceStub)  # MINT_KYC_GRPC
 
         limits = KycLimits(kyc, timeout=ctx.settings.grpc_deadline_seconds)
-        engine = Engine(db=ctx.database(), wallet_factory=wallet, checks=Checks(limits=limits))
-        vars(ctx)[_ENGINE_ATTR] = engine
-    return engine
+        return Engine(db=ctx.database(), wallet_factory=wallet, checks=Checks(limits=limits))
+
+    return ctx.shared(_ENGINE_KEY, build)
 
 
 def install_engine(ctx: ServiceContext, engine: Engine) -> None:
     """Replace the context's engine (other checks, another wallet target)."""
-    vars(ctx)[_ENGINE_ATTR] = engine
+    ctx.replace_shared(_ENGINE_KEY, engine)

@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 
 from mint.infra import EmbeddedInfra, InfraEndpoints
 from mint.kit.config import KitSettings
-from mint.kit.db import Database, make_base
+from mint.kit.db import Database, service_metadata
 from mint.kit.events import (
     OUTBOX,
     PROCESSED_EVENTS,
@@ -42,23 +42,23 @@ from mint.kit.events import (
 from mint.kit.service import Service, ServiceContext
 from mint.kit.telemetry import configure_tracing, tracer
 
-Base = make_base()
-add_event_tables(Base.metadata)
+METADATA = service_metadata()
+add_event_tables(METADATA)
 WIDGETS = Table(
     "widgets",
-    Base.metadata,
+    METADATA,
     Column("id", Integer, primary_key=True),
     Column("event_id", String(64), nullable=False),
     Column("name", String(64), nullable=False),
 )
-SERVICE = Service(name="evtest", prefix=None, metadata=Base.metadata)
+SERVICE = Service(name="evtest", prefix=None, metadata=METADATA)
 
 
 @pytest.fixture(scope="module")
 def database(embedded_infra: EmbeddedInfra) -> Iterator[Database]:
     url = embedded_infra.create_database(f"events_{uuid.uuid4().hex[:8]}")
     db = Database(url)
-    Base.metadata.create_all(db.engine)
+    METADATA.create_all(db.engine)
     yield db
     db.dispose()
 

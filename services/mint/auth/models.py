@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, Uuid, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import make_base, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
 from mint.kit.events import add_event_tables
 
-if TYPE_CHECKING:  # make_base() builds the class at run time; mypy sees its base
-    from sqlalchemy.orm import DeclarativeBase as Base
-else:
-    Base = make_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class User(Base):

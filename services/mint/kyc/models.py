@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -20,14 +19,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import make_base, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
 from mint.kit.events import add_event_tables
 from mint.kit.idempotency import add_idempotency_table
 
-if TYPE_CHECKING:  # make_base() builds a DeclarativeBase subclass at run time
-    Base = DeclarativeBase
-else:
-    Base = make_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
 add_event_tables(Base.metadata)
 add_idempotency_table(Base.metadata)  # Idempotency-Key on POST /documents
 

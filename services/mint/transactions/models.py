@@ -10,10 +10,8 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
-    MetaData,
     String,
     Text,
     Uuid,
@@ -22,17 +20,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import NAMING, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
 from mint.kit.events import add_event_tables
 from mint.kit.idempotency import add_idempotency_table
 
 
 class Base(DeclarativeBase):
-    """This service's own metadata (what ``mint.kit.db.make_base()`` builds, spelled out so
-    the type checker sees a class)."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    metadata = service_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 add_event_tables(Base.metadata)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -15,17 +14,19 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import make_base, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
 from mint.kit.events import add_event_tables
 
 __all__ = ["Account", "Base", "Hold", "JournalEntry", "Posting"]
 
-if TYPE_CHECKING:  # make_base() builds the class at run time; mypy sees its base
-    from sqlalchemy.orm import DeclarativeBase as Base
-else:
-    Base = make_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
 add_event_tables(Base.metadata)
 
 

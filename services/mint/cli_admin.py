@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import typer
 
 from mint.auth.domain import normalize_email
+from mint.dev.runtime import database_url_for
 
 admin_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Administer users")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @admin_app.callback()
@@ -21,28 +16,12 @@ def _admin() -> None:
 
 
 def resolve_database_url(explicit: str | None) -> str:
-    """``--database-url``, else ``MINT_DATABASE_URL``, else auth's database from the
-    ``.mint/runtime.json`` of a running ``make dev`` (current directory, then the repository)."""
-    if explicit:
-        return explicit
-    env = os.environ.get("MINT_DATABASE_URL")
-    if env:
-        return env
-    for base in (Path.cwd(), REPO_ROOT):
-        runtime = base / ".mint" / "runtime.json"
-        if not runtime.is_file():
-            continue
-        try:
-            data = json.loads(runtime.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(f"cannot read {runtime}: {exc}") from exc
-        databases = data.get("databases") or data.get("database_urls") or {}
-        if isinstance(databases, dict) and databases.get("auth"):
-            return str(databases["auth"])
-    raise typer.BadParameter(
-        "no database: pass --database-url, set MINT_DATABASE_URL, or start `make dev` "
-        "(which writes .mint/runtime.json)"
-    )
+    """``--database-url``, else ``MINT_DATABASE_URL``, else auth's database of a running
+    ``make dev`` (``.mint/runtime.json``)."""
+    try:
+        return database_url_for("auth", explicit)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--database-url") from None
 
 
 def create_admin(database_url: str, email: str, password: str, name: str) -> tuple[str, bool]:

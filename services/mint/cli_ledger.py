@@ -6,11 +6,9 @@ running ``make dev`` (``.mint/runtime.json`` in this directory or a parent).
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import typer
+
+from mint.dev.runtime import database_url_for
 
 ledger_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ledger tools")
 
@@ -20,39 +18,11 @@ def _group() -> None:
     """Ledger tools."""
 
 
-def find_runtime_file(start: Path | None = None) -> Path | None:
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        candidate = directory / ".mint" / "runtime.json"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _psycopg(url: str) -> str:
-    """``postgresql://`` URIs (CloudNativePG secrets) use the psycopg 3 driver."""
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg://" + url[len(scheme) :]
-    return url
-
-
 def resolve_database_url(explicit: str | None) -> str:
-    if explicit:
-        return _psycopg(explicit)
-    if env := os.environ.get("MINT_DATABASE_URL"):
-        return _psycopg(env)
-    runtime = find_runtime_file()
-    if runtime is not None:
-        try:
-            url = json.loads(runtime.read_text())["databases"]["wallet"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise typer.BadParameter(f"{runtime} has no wallet database ({exc})") from None
-        return _psycopg(str(url))
-    raise typer.BadParameter(
-        "no database: pass --database-url, set MINT_DATABASE_URL, or run `make dev`",
-        param_hint="--database-url",
-    )
+    try:
+        return database_url_for("wallet", explicit)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--database-url") from None
 
 
 @ledger_app.command()

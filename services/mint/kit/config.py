@@ -16,9 +16,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mint.kit.catalog import GRPC_PORTS, HTTP_PORTS, SERVICE_NAMES
 
-__all__ = ["GRPC_PORTS", "HTTP_PORTS", "SERVICE_NAMES", "ConfigError", "KitSettings"]
+__all__ = [
+    "GRPC_PORTS",
+    "HTTP_PORTS",
+    "SERVICE_NAMES",
+    "ConfigError",
+    "KitSettings",
+    "psycopg_url",
+]
 
 # Ports and names live in the one catalogue; re-exported for existing imports.
+
+
+def psycopg_url(url: str) -> str:
+    """CloudNativePG's ``<cluster>-app`` Secret carries ``postgresql://`` URIs; SQLAlchemy is
+    told to speak psycopg 3."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
 
 
 class ConfigError(SystemExit):
@@ -68,11 +84,7 @@ class KitSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
-        # CloudNativePG's `<cluster>-app` Secret carries `postgresql://…` URIs; we speak psycopg 3.
-        for scheme in ("postgresql://", "postgres://"):
-            if value.startswith(scheme):
-                return "postgresql+psycopg://" + value[len(scheme) :]
-        return value
+        return psycopg_url(value)
 
     @property
     def is_dev(self) -> bool:

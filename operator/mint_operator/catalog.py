@@ -8,6 +8,7 @@ from typing import Any, Final
 import yaml
 
 from mint.kit.catalog import (
+    CAPABILITIES,
     DLQ_SUFFIX,
     GRPC_CALLERS,
     GRPC_PORTS,
@@ -17,9 +18,11 @@ from mint.kit.catalog import (
     SSE_PATH,
     SSE_SERVICE,
     TOPICS,
+    services_with,
 )
 
 __all__ = [
+    "CAPABILITIES",
     "DLQ_SUFFIX",
     "GRPC_CALLERS",
     "GRPC_PORTS",
@@ -61,18 +64,17 @@ FINALIZER: Final = "mint.dev/cleanup"
 # Ports, callers, routes and topics come from the platform's one catalogue.
 SERVICES: Final[tuple[str, ...]] = SERVICE_NAMES
 
-#: Every service but web owns a database (platform.md "Databases").
-DATABASE_SERVICES: Final[tuple[str, ...]] = tuple(s for s in SERVICES if s != "web")
+# What each service needs comes from the kit's capability table (the services read it too).
+DATABASE_SERVICES: Final[tuple[str, ...]] = services_with("database")
 #: The service whose runtime role differs from the owner role that runs migrations.
 SEPARATE_OWNER_SERVICES: Final[tuple[str, ...]] = ("audit",)
-#: Services reading the limits file (platform.md "The limits file").
-LIMITS_SERVICES: Final[tuple[str, ...]] = ("kyc", "fraud", "transactions", "admin")
+LIMITS_SERVICES: Final[tuple[str, ...]] = services_with("limits")
 LIMITS_MOUNT_DIR: Final = "/etc/mint/limits"
 LIMITS_FILE_NAME: Final = "limits.yaml"
 SIGNING_KEYS_DIR: Final = "/etc/mint/keys"
-#: Services that send mail and that store objects.
-SMTP_SERVICES: Final[tuple[str, ...]] = ("auth", "notifications")
-OBJECT_STORAGE_SERVICES: Final[tuple[str, ...]] = ("kyc", "admin")
+SMTP_SERVICES: Final[tuple[str, ...]] = services_with("smtp")
+OBJECT_STORAGE_SERVICES: Final[tuple[str, ...]] = services_with("object_storage")
+SIGNING_KEY_SERVICES: Final[tuple[str, ...]] = services_with("signing_keys")
 
 #: The default limits document (the kit's shipped limits_default.yaml, camelCase like MintLimits).
 DEFAULT_LIMITS_SPEC: Final[dict[str, object]] = _default_limits_spec()

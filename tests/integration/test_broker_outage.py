@@ -17,7 +17,7 @@ from mint.kit.db import Database
 from mint.kit.events import OUTBOX, OutboxRelay
 from mint.kit.runner import migrate
 from mint.kit.service import build_context
-from mint.wallet import store
+from mint.wallet import actions
 from mint.wallet.service import SERVICE as WALLET
 
 
@@ -76,13 +76,13 @@ def test_transfers_during_a_broker_outage_are_all_published_after_it_returns(
     db = ctx.database()
     payer, payee = uuid.uuid4(), uuid.uuid4()
     with db.session() as session:
-        store.ensure_system_accounts(session)
-        store.ensure_user_account(session, payer)
-        store.ensure_user_account(session, payee)
-        store.transfer(session, f"fund-{payer}", "external:funding", f"user:{payer}", 10_000)
+        actions.ensure_system_accounts(session)
+        actions.open_wallet(session, payer)
+        actions.open_wallet(session, payee)
+        actions.transfer(session, f"fund-{payer}", "external:funding", f"user:{payer}", 10_000)
 
     stop = threading.Event()
-    relay = OutboxRelay(ctx)
+    relay = OutboxRelay(db, ctx.settings)
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     thread.start()
     try:
@@ -95,7 +95,7 @@ def test_transfers_during_a_broker_outage_are_all_published_after_it_returns(
         transfer_ids = {f"outage-{i}-{uuid.uuid4().hex[:6]}" for i in range(20)}
         for transfer_id in sorted(transfer_ids):
             with db.session() as session:
-                store.transfer(session, transfer_id, f"user:{payer}", f"user:{payee}", 100)
+                actions.transfer(session, transfer_id, f"user:{payer}", f"user:{payee}", 100)
         time.sleep(2)  # the relay keeps trying; nothing may be lost or marked sent
         assert unpublished(db) == 20
 

@@ -24,6 +24,7 @@ from sqlalchemy import Column, Integer, String, Table, func, insert, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from mint.contracts.auth import UserFrozen, UserRegistered
 from mint.infra import EmbeddedInfra, InfraEndpoints
 from mint.kit.config import KitSettings
 from mint.kit.db import Database, service_metadata
@@ -37,7 +38,9 @@ from mint.kit.events import (
     add_event_tables,
     build_headers,
     emit,
+    emit_untyped,
     ensure_topics,
+    on,
 )
 from mint.kit.service import Service, ServiceContext
 from mint.kit.telemetry import configure_tracing, tracer
@@ -103,7 +106,7 @@ class Recorder:
     calls: list[Event] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, ctx: ServiceContext, session: Session, event: Event) -> None:
+    def __call__(self, session: Session, event: Event) -> None:
         with self.lock:
             self.calls.append(event)
         if event.type == "widget.poison":
@@ -113,6 +116,15 @@ class Recorder:
     def ids(self) -> list[str]:
         with self.lock:
             return [e.id for e in self.calls]
+
+
+def relay_of(ctx: ServiceContext, **options: Any) -> OutboxRelay:
+    return OutboxRelay(ctx.database(), ctx.settings, **options)
+
+
+def consumer(ctx: ServiceContext, group: str, topic: str, handler: Recorder) -> ConsumerRunner:
+    spec = ConsumerSpec(group, topics=[topic], handler=handler)
+    return ConsumerRunner(spec, db=ctx.database(), settings=ctx.settings, service="evtest")
 
 
 @contextmanager
@@ -155,7 +167,7 @@ def unpublished(db: Database, ids: list[str]) -> int:
 
 
 def emit_widget(s: Session, topic: str, name: str, type: str = "widget.created") -> str:
-    return emit(
+    return emit_untyped(
         s,
         topic=topic,
         type=type,
@@ -206,7 +218,7 @@ def test_committed_event_is_published_and_consumed_once(
     ctx: ServiceContext, topic: str, infra: InfraEndpoints
 ) -> None:
     rec = Recorder()
-    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("main", [topic], rec))
+    relay, runner = relay_of(ctx), consumer(ctx, "main", topic, rec)
     db = ctx.database()
     with db.session() as s:
         event_id = emit_widget(s, topic, "first")
@@ -239,7 +251,7 @@ def test_rolled_back_event_is_never_published(ctx: ServiceContext, topic: str) -
         raise RuntimeError("business rule failed")
     with db.session() as s:
         marker = emit_widget(s, topic, "marker")
-    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("main", [topic], rec))
+    relay, runner = relay_of(ctx), consumer(ctx, "main", topic, rec)
     with running(relay.run, runner.run):
         wait_until(lambda: marker in rec.ids(), what="the marker event")
     assert rec.ids() == [marker]
@@ -258,14 +270,14 @@ def test_redelivered_message_has_one_effect(
     publish_raw(infra.kafka_bootstrap, topic, event_id, "widget.created", "twice")
     marker = str(uuid.uuid4())
     publish_raw(infra.kafka_bootstrap, topic, marker, "widget.created", "marker")
-    runner = ConsumerRunner(ctx, ConsumerSpec("dedup", [topic], rec))
+    runner = consumer(ctx, "dedup", topic, rec)
     with running(runner.run):
         wait_until(lambda: widget_count(db, marker) == 1, what="the marker")
     assert widget_count(db, event_id) == 1
     assert rec.ids() == [event_id, marker]  # the duplicate never reached the handler
     # Another group of the same service has its own processed set: it sees the event too.
     other = Recorder()
-    with running(ConsumerRunner(ctx, ConsumerSpec("other", [topic], other)).run):
+    with running(consumer(ctx, "other", topic, other).run):
         wait_until(lambda: marker in other.ids(), what="the other group")
     assert other.ids() == [event_id, marker]
 
@@ -279,7 +291,7 @@ def test_failing_event_goes_to_dlq_and_the_next_is_processed(
         poison = emit_widget(s, topic, "bad", type="widget.poison")
     with db.session() as s:
         good = emit_widget(s, topic, "good")
-    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("dlq", [topic], rec))
+    relay, runner = relay_of(ctx), consumer(ctx, "dlq", topic, rec)
     with running(relay.run, runner.run):
         wait_until(lambda: widget_count(db, good) == 1, what="the event after the poison")
     assert rec.ids().count(poison) == ctx.settings.consumer_max_attempts
@@ -312,7 +324,7 @@ def test_events_survive_a_kafka_outage(
     ids: list[str] = []
     with database.session() as s:
         ids += [emit_widget(s, topic, f"w{i}") for i in range(10)]
-    dead_relay = OutboxRelay(down, max_backoff_seconds=0.5)
+    dead_relay = relay_of(down, max_backoff_seconds=0.5)
     with capture_logs() as logs, running(dead_relay.run):
         for i in range(10, 20):  # more events while "Kafka is down"
             with database.session() as s:
@@ -322,7 +334,7 @@ def test_events_survive_a_kafka_outage(
     assert len(failing) == 1, "an outage is logged once, not once per poll"
     assert unpublished(database, ids) == 20
     # Kafka going away between topic check and delivery: the produce times out, rows stay.
-    late = OutboxRelay(down, message_timeout_ms=1500)
+    late = relay_of(down, message_timeout_ms=1500)
     late._known_topics.add(topic)  # skip the topic check, so the messages really are produced
     with pytest.raises(KafkaException, match="20 event"):
         late.publish_once()
@@ -332,7 +344,7 @@ def test_events_survive_a_kafka_outage(
     assert {(r.attempts, r.published_at) for r in rows} == {(1, None)}
     assert all(r.last_error for r in rows)
     rec = Recorder()
-    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("outage", [topic], rec))
+    relay, runner = relay_of(ctx), consumer(ctx, "outage", topic, rec)
     with running(relay.run, runner.run):
         wait_until(lambda: set(ids) <= set(rec.ids()), what="all 20 events")
     assert sorted(rec.ids()) == sorted(ids)
@@ -346,7 +358,7 @@ def test_two_relays_publish_each_event_once(
     for batch in range(10):
         with database.session() as s:
             ids += [emit_widget(s, topic, f"r{batch}-{i}") for i in range(10)]
-    relays = [OutboxRelay(make_ctx(database, infra.kafka_bootstrap)) for _ in range(2)]
+    relays = [relay_of(make_ctx(database, infra.kafka_bootstrap)) for _ in range(2)]
     with running(*(r.run for r in relays)):
         wait_until(lambda: unpublished(database, ids) == 0, what="all rows published")
     msgs = read_all(infra.kafka_bootstrap, topic, expect=100)
@@ -362,7 +374,7 @@ def test_trace_continues_from_emitter_through_consumer(
     with tracer("test").start_as_current_span("http POST /widgets") as root, db.session() as s:
         event_id = emit_widget(s, topic, "traced")
     trace_id = root.get_span_context().trace_id
-    relay, runner = OutboxRelay(ctx), ConsumerRunner(ctx, ConsumerSpec("traced", [topic], rec))
+    relay, runner = relay_of(ctx), consumer(ctx, "traced", topic, rec)
     with running(relay.run, runner.run):
         wait_until(lambda: widget_count(db, event_id) == 1, what="the traced event")
     (event,) = rec.calls
@@ -384,3 +396,53 @@ def test_trace_continues_from_emitter_through_consumer(
     assert publish.parent is not None and publish.parent.span_id == root.get_span_context().span_id
     assert process.kind == trace.SpanKind.CONSUMER
     assert process.parent is not None and process.parent.span_id == publish.context.span_id
+
+
+def test_contract_routes_decode_ignore_and_dead_letter(
+    ctx: ServiceContext, infra: InfraEndpoints
+) -> None:
+    """A consumer declared with ``on(Contract, handler)`` gets the event's data as its model;
+    other types of the topic are ignored (never recorded as processed); data that does not
+    fit the contract goes straight to the DLQ, without retries."""
+    got: list[tuple[UserRegistered, Event]] = []
+    mine = uuid.uuid4()
+
+    def registered(session: Session, data: UserRegistered, event: Event) -> None:
+        if data.user_id == mine or data.email.startswith(f"bad-{mine}"):
+            got.append((data, event))
+
+    db = ctx.database()
+    with db.session() as s:
+        good = emit(s, UserRegistered(user_id=mine, email="a@example.com", name="A"), actor=mine)
+        emit(s, UserFrozen(user_id=mine, reason="test"), actor="admin")
+    bad_id = str(uuid.uuid4())
+    producer = Producer({"bootstrap.servers": infra.kafka_bootstrap})
+    headers = build_headers(
+        id=bad_id, type="auth.user_registered", source="auth", subject=str(mine),
+        actor="system", time=datetime.now(UTC),
+    )  # fmt: skip
+    ensure_topics(infra.kafka_bootstrap, ["auth.events"])
+    producer.produce(
+        "auth.events", json.dumps({"user_id": "not-a-uuid"}).encode(), str(mine).encode(),
+        headers=list(headers),
+    )  # fmt: skip
+    assert producer.flush(15) == 0
+    spec = ConsumerSpec(f"typed-{mine.hex[:8]}", routes=[on(UserRegistered, registered)])
+    assert spec.subscribed == ["auth.events"]
+    runner = ConsumerRunner(spec, db=db, settings=ctx.settings, service="evtest")
+    with running(relay_of(ctx).run, runner.run):
+        wait_until(lambda: len(got) == 1, what="the typed event")
+        dead = [
+            m
+            for m in read_all(infra.kafka_bootstrap, "auth.events.dlq", expect=10**6, timeout=5)
+            if dict(m.headers()).get("ce_id") == bad_id.encode()
+        ]
+    (data, event), (letter,) = got[0], dead
+    assert isinstance(data, UserRegistered) and data.email == "a@example.com"
+    assert event.id == good and event.actor == str(mine)
+    assert dict(letter.headers())["mint_attempts"] == b"1"
+    with db.session() as s:
+        done = s.execute(
+            select(PROCESSED_EVENTS.c.event_id).where(PROCESSED_EVENTS.c.group == spec.group)
+        )
+        assert set(done.scalars()) == {good}  # the frozen event was ignored, not processed

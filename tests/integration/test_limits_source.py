@@ -18,7 +18,6 @@ from structlog.testing import capture_logs
 from mint.kit.config import KitSettings
 from mint.kit.http import create_app
 from mint.kit.limits import (
-    LIMITS_READINESS,
     Limits,
     LimitsSource,
     default_limits,
@@ -184,12 +183,8 @@ def test_invalid_at_start_falls_back_to_shipped_defaults(
 def test_readyz_reports_the_applied_version(tmp_path: Path) -> None:
     path = tmp_path / "limits.yaml"
     path.write_text(INVALID)
-    service = Service(
-        name="limitsdemo",
-        prefix="/api/v1/demo",
-        uses_limits=True,
-        readiness_checks=[LIMITS_READINESS],
-    )
+    # a service with the limits capability in the catalogue: /readyz checks and reports them
+    service = Service(name="transactions", prefix="/api/v1/demo")
     ctx = ServiceContext(service=service, settings=KitSettings(), db=None)
     ctx.limits = LimitsSource(path, poll_seconds=POLL)  # what the kit builds from MINT_LIMITS_FILE
     with TestClient(create_app(ctx)) as client:
@@ -211,7 +206,8 @@ def test_context_builds_the_source_from_the_environment(
     path = tmp_path / "limits.yaml"
     path.write_text(limits_text("12"))
     monkeypatch.setenv("MINT_LIMITS_FILE", str(path))
-    with_limits = Service(name="a", prefix=None, uses_limits=True)
-    without = Service(name="b", prefix=None)
-    assert ServiceContext(with_limits, KitSettings(), None).limits.version == "12"
-    assert getattr(ServiceContext(without, KitSettings(), None), "limits", None) is None
+    with_limits = Service(name="kyc", prefix=None)  # the catalogue gives kyc the limits
+    without = Service(name="wallet", prefix=None)
+    source = ServiceContext(with_limits, KitSettings(), None).limits
+    assert source is not None and source.version == "12"
+    assert ServiceContext(without, KitSettings(), None).limits is None

@@ -24,8 +24,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 
 from mint.kit.config import KitSettings
-from mint.kit.errors import Problem
-from mint.kit.rpc import bound_port, grpc_client, problem_from_rpc_error, serve_grpc
+from mint.kit.domain import NotFound, RateLimited, Refused
+from mint.kit.rpc import (
+    RpcFailed,
+    bound_port,
+    error_from_rpc,
+    grpc_client,
+    problem_from_rpc_error,
+    serve_grpc,
+)
 from mint.kit.service import GrpcServicer, Service, ServiceContext
 from mint.kit.telemetry import configure_tracing, tracer
 
@@ -68,7 +75,7 @@ class FakeWallet(pb2_grpc.WalletServiceServicer):  # type: ignore[misc,name-defi
         if request.user_id == "missing":
             context.abort(grpc.StatusCode.NOT_FOUND, "wallet_not_found")
         if request.user_id == "broke":
-            raise Problem(422, "insufficient_funds")
+            raise Refused("insufficient_funds", "not enough money", available=3)
         if request.user_id == "crash":
             raise RuntimeError("bug")
         if request.user_id == "slow":
@@ -266,3 +273,21 @@ def test_status_mapping(code: Any, details: str, status: int, problem_code: str)
     assert (problem.status, problem.code) == (status, problem_code)
     if status == 500:
         assert "stack trace" not in problem.detail
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected", "error_code"),
+    [
+        (grpc.StatusCode.NOT_FOUND, "wallet_not_found", NotFound, "wallet_not_found"),
+        (grpc.StatusCode.FAILED_PRECONDITION, "sender_frozen", Refused, "sender_frozen"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "", RateLimited, "rate_limited"),
+        (grpc.StatusCode.UNAUTHENTICATED, "bad token", RpcFailed, None),
+    ],
+)
+def test_a_failed_call_is_the_callees_domain_error(
+    code: Any, details: str, expected: type[Exception], error_code: str | None
+) -> None:
+    error = error_from_rpc(_Err(code, details))
+    assert type(error) is expected
+    if error_code is not None:
+        assert getattr(error, "code", None) == error_code

@@ -14,28 +14,25 @@ from typing import Any
 
 import grpc
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from mint.cli_ledger import ledger_app
+from mint.contracts.auth import UserRegistered
+from mint.contracts.money import FUNDING_ACCOUNT, PAYOUT_ACCOUNT
 from mint.infra import EmbeddedInfra
-from mint.kit.config import KitSettings
 from mint.kit.db import Database, run_migrations
+from mint.kit.domain import DomainError, Invalid, NotFound, Refused
 from mint.kit.events import OUTBOX, Event
-from mint.kit.http import create_app
-from mint.kit.rpc import bound_port, grpc_client, serve_grpc
-from mint.kit.security import Principal, authenticate
-from mint.kit.service import ServiceContext
-from mint.wallet import holds, store
-from mint.wallet.domain import FUNDING, PAYOUT, InvalidArgument, NotFound, Refused, WalletError
-from mint.wallet.events import handle_auth_event
+from mint.wallet import actions, store
+from mint.wallet.events import open_wallet_for
 from mint.wallet.invariants import check_invariants
 from mint.wallet.service import SERVICE
 from mint.wallet.v1 import wallet_pb2 as pb
 from mint.wallet.v1 import wallet_pb2_grpc as pb_grpc
+from tests.harness import RunningService, run_service
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
 
@@ -45,7 +42,7 @@ def db(embedded_infra: EmbeddedInfra) -> Iterator[Database]:
     url = embedded_infra.create_database(f"wallet_{uuid.uuid4().hex[:10]}")
     run_migrations(url, MIGRATIONS)
     database = Database(url, pool_size=30)
-    run(database, store.ensure_system_accounts)
+    run(database, actions.ensure_system_accounts)
     yield database
     database.dispose()
 
@@ -54,9 +51,11 @@ def user(db: Database, funds: int = 0) -> str:
     """A new user's wallet (as in ``auth.user_registered``), topped up with ``funds``."""
     uid = uuid.uuid4()
     with db.session() as s:
-        store.ensure_user_account(s, uid)
+        actions.open_wallet(s, uid)
         if funds:
-            store.transfer(s, f"topup-{uid}", FUNDING, f"user:{uid}", funds, "USD", "top-up")
+            actions.transfer(
+                s, f"topup-{uid}", FUNDING_ACCOUNT, f"user:{uid}", funds, "USD", "top-up"
+            )
     return f"user:{uid}"
 
 
@@ -81,14 +80,14 @@ def run(db: Database, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def error_code(db: Database, fn: Callable[..., Any], *args: Any) -> str:
-    with pytest.raises(WalletError) as exc:
+    with pytest.raises(DomainError) as exc:
         run(db, fn, *args)
     return str(exc.value.code)
 
 
 def test_transfer_posts_entry_postings_balances_and_event(db: Database) -> None:
     alice, bob = user(db, 10_000), user(db)
-    result = run(db, store.transfer, "t1", alice, bob, 2_500, "USD", "dinner")
+    result = run(db, actions.transfer, "t1", alice, bob, 2_500, "USD", "dinner")
     assert (result.from_account, result.to_account, result.amount) == (alice, bob, 2_500)
     assert not result.replayed and result.kind == "TRANSFER"
     assert balance(db, alice) == (7_500, 0) and balance(db, bob) == (2_500, 0)
@@ -106,15 +105,17 @@ def test_transfer_posts_entry_postings_balances_and_event(db: Database) -> None:
 
 def test_replay_returns_the_first_result_and_moves_money_once(db: Database) -> None:
     alice, bob = user(db, 1_000), user(db)
-    first = run(db, store.transfer, "same", alice, bob, 300, "USD", "")
-    again = run(db, store.transfer, "same", alice, bob, 300, "USD", "")
-    different = run(db, store.transfer, "same", alice, bob, 999, "USD", "")
+    first = run(db, actions.transfer, "same", alice, bob, 300, "USD", "")
+    again = run(db, actions.transfer, "same", alice, bob, 300, "USD", "")
+    different = run(db, actions.transfer, "same", alice, bob, 999, "USD", "")
     assert again.replayed and different.replayed
     assert again.entry_id == different.entry_id == first.entry_id and different.amount == 300
     assert balance(db, alice) == (700, 0)
     assert len(events(db, "wallet.transfer_posted", "same")) == 1
     with ThreadPoolExecutor(10) as pool:  # concurrent first attempts: one posts, all agree
-        results = list(pool.map(lambda _: run(db, store.transfer, "d", alice, bob, 10), range(10)))
+        results = list(
+            pool.map(lambda _: run(db, actions.transfer, "d", alice, bob, 10), range(10))
+        )
     assert len({r.entry_id for r in results}) == 1 and sum(not r.replayed for r in results) == 1
     assert balance(db, alice) == (690, 0) and run(db, check_invariants) == []
 
@@ -125,24 +126,24 @@ REFUSALS = [
     ("sender_frozen", 1, "USD", Refused, "sender_frozen"),
     ("recipient_frozen", 1, "USD", Refused, "recipient_frozen"),
     ("eur", 1, "EUR", Refused, "unsupported_currency"),
-    ("zero", 0, "USD", InvalidArgument, "invalid_amount"),
-    ("huge", 10**12, "USD", InvalidArgument, "invalid_amount"),
+    ("zero", 0, "USD", Invalid, "invalid_amount"),
+    ("huge", 10**12, "USD", Invalid, "invalid_amount"),
     ("ghost", 1, "USD", NotFound, "wallet_not_found"),
-    ("bad_code", 1, "USD", InvalidArgument, "invalid_account"),
+    ("bad_code", 1, "USD", Invalid, "invalid_account"),
 ]
 
 
 @pytest.mark.parametrize(("case", "amount", "currency", "error", "code"), REFUSALS)
 def test_refusals_write_nothing(
-    db: Database, case: str, amount: int, currency: str, error: type[WalletError], code: str
+    db: Database, case: str, amount: int, currency: str, error: type[DomainError], code: str
 ) -> None:
     alice, bob = user(db, 500), user(db)
     if case.endswith("frozen"):
-        run(db, store.set_frozen, uid(alice if case == "sender_frozen" else bob), True)
+        run(db, actions.set_frozen, uid(alice if case == "sender_frozen" else bob), True)
     ghost, self_upper = f"user:{uuid.UUID(int=1)}", alice.upper().replace("USER:", "user:")
     to = {"self": self_upper, "ghost": ghost, "bad_code": "bank:1"}
     with pytest.raises(error) as exc:
-        run(db, store.transfer, "refused", alice, to.get(case, bob), amount, currency)
+        run(db, actions.transfer, "refused", alice, to.get(case, bob), amount, currency)
     assert exc.value.code == code
     assert run(db, store.get_transfer, "refused") is None
     assert balance(db, alice)[0] == 500 and balance(db, bob)[0] == 0
@@ -159,7 +160,7 @@ def test_fifty_parallel_transfers_with_funds_for_thirty(db: Database) -> None:
 
     def pay(i: int) -> str:
         try:
-            return str(run(db, store.transfer, f"p-{i}", payer, payee, 100).kind)
+            return str(run(db, actions.transfer, f"p-{i}", payer, payee, 100).kind)
         except Refused as exc:
             return str(exc.code)
 
@@ -180,7 +181,7 @@ def test_opposite_direction_transfers_do_not_deadlock(db: Database) -> None:
 
     def move(i: int) -> None:
         src, dst = (a, b) if i % 2 else (b, a)
-        run(db, store.transfer, f"x-{i}", src, dst, 7)
+        run(db, actions.transfer, f"x-{i}", src, dst, 7)
 
     with ThreadPoolExecutor(20) as pool:
         list(pool.map(move, range(200)))  # a deadlock would raise here
@@ -190,22 +191,22 @@ def test_opposite_direction_transfers_do_not_deadlock(db: Database) -> None:
 
 def test_holds_capture_release_and_idempotency(db: Database) -> None:
     alice, bob = user(db, 1_000), user(db)
-    placed = run(db, holds.place_hold, "h1", alice, 600, "USD")
-    assert placed.status == "OPEN" and run(db, holds.place_hold, "h1", alice, 600, "USD").replayed
+    placed = run(db, actions.place_hold, "h1", alice, 600, "USD")
+    assert placed.status == "OPEN" and run(db, actions.place_hold, "h1", alice, 600, "USD").replayed
     assert balance(db, alice) == (1_000, 600)
-    assert error_code(db, store.transfer, "x", alice, bob, 401) == "insufficient_funds"
-    captured = run(db, holds.capture_hold, "h1", bob, "cap-1", "approved")
+    assert error_code(db, actions.transfer, "x", alice, bob, 401) == "insufficient_funds"
+    captured = run(db, actions.capture_hold, "h1", bob, "cap-1", "approved")
     assert captured.kind == "CAPTURE" and captured.amount == 600
-    assert run(db, holds.capture_hold, "h1", bob, "cap-1", "").replayed
-    assert error_code(db, holds.capture_hold, "h1", bob, "c2", "") == "hold_already_captured"
-    assert error_code(db, holds.release_hold, "h1") == "hold_already_captured"
+    assert run(db, actions.capture_hold, "h1", bob, "cap-1", "").replayed
+    assert error_code(db, actions.capture_hold, "h1", bob, "c2", "") == "hold_already_captured"
+    assert error_code(db, actions.release_hold, "h1") == "hold_already_captured"
     assert balance(db, alice) == (400, 0) and balance(db, bob) == (600, 0)
 
-    run(db, holds.place_hold, "h3", alice, 300, "USD")
-    released = run(db, holds.release_hold, "h3")
-    assert released.status == "RELEASED" and run(db, holds.release_hold, "h3").replayed
-    assert error_code(db, holds.capture_hold, "h3", bob, "c3", "") == "hold_released"
-    assert error_code(db, holds.release_hold, "nope") == "hold_not_found"
+    run(db, actions.place_hold, "h3", alice, 300, "USD")
+    released = run(db, actions.release_hold, "h3")
+    assert released.status == "RELEASED" and run(db, actions.release_hold, "h3").replayed
+    assert error_code(db, actions.capture_hold, "h3", bob, "c3", "") == "hold_released"
+    assert error_code(db, actions.release_hold, "nope") == "hold_not_found"
     assert balance(db, alice) == (400, 0)
     placed_events = [e["data"] for e in events(db, "wallet.hold_placed")]
     assert placed_events[0] == {"hold_id": "h1", "account": alice, "amount": 600, "currency": "USD"}
@@ -215,19 +216,19 @@ def test_holds_capture_release_and_idempotency(db: Database) -> None:
 
 def test_reverse(db: Database) -> None:
     alice, bob = user(db, 1_000), user(db)
-    run(db, store.transfer, "pay", alice, bob, 400)
-    rev = run(db, store.reverse, "pay", "rev-1")
+    run(db, actions.transfer, "pay", alice, bob, 400)
+    rev = run(db, actions.reverse, "pay", "rev-1")
     assert (rev.from_account, rev.to_account, rev.reversal_of) == (bob, alice, "pay")
-    assert run(db, store.reverse, "pay", "rev-1").replayed
-    assert error_code(db, store.reverse, "pay", "rev-2") == "already_reversed"
-    assert error_code(db, store.reverse, "rev-1", "rev-rev") == "not_reversible"
-    assert error_code(db, store.reverse, "unknown", "rev-3") == "transfer_not_found"
+    assert run(db, actions.reverse, "pay", "rev-1").replayed
+    assert error_code(db, actions.reverse, "pay", "rev-2") == "already_reversed"
+    assert error_code(db, actions.reverse, "rev-1", "rev-rev") == "not_reversible"
+    assert error_code(db, actions.reverse, "unknown", "rev-3") == "transfer_not_found"
     assert balance(db, alice) == (1_000, 0) and balance(db, bob) == (0, 0)
 
-    run(db, store.transfer, "pay2", alice, bob, 300)
-    run(db, store.transfer, "spent", bob, alice, 100)
-    assert error_code(db, store.reverse, "pay2", "rev-4") == "reversal_insufficient_funds"
-    assert error_code(db, store.reverse, "pay2", "spent") == "transfer_id_conflict"
+    run(db, actions.transfer, "pay2", alice, bob, 300)
+    run(db, actions.transfer, "spent", bob, alice, 100)
+    assert error_code(db, actions.reverse, "pay2", "rev-4") == "reversal_insufficient_funds"
+    assert error_code(db, actions.reverse, "pay2", "spent") == "transfer_id_conflict"
     assert run(db, check_invariants) == []
 
 
@@ -240,19 +241,19 @@ def test_freeze_unfreeze_and_wallet_created_from_auth_event(db: Database) -> Non
                   data={"user_id": str(user_id), "email": "a@example.com", "name": "A"})
     # fmt: on
     for _ in range(2):
-        run(db, lambda s, e: handle_auth_event(context(db), s, e), event)
+        run(db, lambda s, e: open_wallet_for(s, UserRegistered.from_data(e.data), e), event)
     created = events(db, "wallet.created")
     assert len(created) == 1 and created[0]["data"]["user_id"] == str(user_id)
-    statuses = [run(db, store.set_frozen, user_id, f).status for f in (True, True, False, False)]
+    statuses = [run(db, actions.set_frozen, user_id, f).status for f in (True, True, False, False)]
     assert statuses == ["FROZEN", "FROZEN", "ACTIVE", "ACTIVE"]
     assert len(events(db, "wallet.frozen")) == 1 and len(events(db, "wallet.unfrozen")) == 1
-    assert error_code(db, store.set_frozen, uuid.uuid4(), True) == "wallet_not_found"
+    assert error_code(db, actions.set_frozen, uuid.uuid4(), True) == "wallet_not_found"
 
 
 def test_invariants_and_cli_detect_a_corrupted_ledger(db: Database) -> None:
     alice, bob = user(db, 1_000), user(db)
-    run(db, store.transfer, "ok", alice, bob, 10)
-    run(db, holds.place_hold, "hx", alice, 5, "USD")
+    run(db, actions.transfer, "ok", alice, bob, 10)
+    run(db, actions.place_hold, "hx", alice, 5, "USD")
     cli = CliRunner()
     ok = cli.invoke(ledger_app, ["check", "--database-url", db.url])
     assert ok.exit_code == 0 and "OK" in ok.output, ok.output
@@ -283,16 +284,16 @@ def test_random_concurrent_operations_keep_the_invariants(
         try:
             if kind in ("pay", "retry"):  # a retry reuses the id of operation ``a``
                 tid = f"{tag}-{i if kind == 'pay' else a}"
-                run(db, store.transfer, tid, wallets[a], wallets[b], amount)
+                run(db, actions.transfer, tid, wallets[a], wallets[b], amount)
             elif kind == "reverse":
-                run(db, store.reverse, f"{tag}-{a}", f"{tag}-rev-{a}-{flag}")
+                run(db, actions.reverse, f"{tag}-{a}", f"{tag}-rev-{a}-{flag}")
             elif flag:
-                run(db, holds.place_hold, f"{tag}-h{i}", wallets[a], amount, "USD")
-                run(db, holds.capture_hold, f"{tag}-h{i}", wallets[b], f"{tag}-c{i}", "")
+                run(db, actions.place_hold, f"{tag}-h{i}", wallets[a], amount, "USD")
+                run(db, actions.capture_hold, f"{tag}-h{i}", wallets[b], f"{tag}-c{i}", "")
             else:
-                run(db, holds.place_hold, f"{tag}-h{i}", wallets[a], amount, "USD")
-                run(db, holds.release_hold, f"{tag}-h{i}")
-        except WalletError:
+                run(db, actions.place_hold, f"{tag}-h{i}", wallets[a], amount, "USD")
+                run(db, actions.release_hold, f"{tag}-h{i}")
+        except DomainError:
             pass
 
     with ThreadPoolExecutor(8) as pool:
@@ -300,23 +301,23 @@ def test_random_concurrent_operations_keep_the_invariants(
     assert run(db, check_invariants) == []
 
 
-def context(db: Database) -> ServiceContext:
-    settings = KitSettings(environment="test", internal_token="t0k", service_name="tests")
-    return ServiceContext(service=SERVICE, settings=settings, db=db)
+@pytest.fixture
+def svc(embedded_infra: EmbeddedInfra) -> Iterator[RunningService]:
+    """The wallet as it runs: its runner (system accounts, gRPC with the token interceptor),
+    its app; no relay or consumers (the tests read the outbox)."""
+    with run_service(SERVICE, embedded_infra, workers=False) as running:
+        yield running
 
 
 @pytest.fixture
-def stub(db: Database) -> Iterator[pb_grpc.WalletServiceStub]:
+def stub(svc: RunningService) -> Iterator[pb_grpc.WalletServiceStub]:
     """The kit's real gRPC server (token interceptor) and client (deadline, token)."""
-    ctx = context(db)
-    server = serve_grpc(ctx, SERVICE.grpc_servicers, 0, host="127.0.0.1")
-    target = f"127.0.0.1:{bound_port(server)}"
-    yield grpc_client(ctx, "wallet", pb_grpc.WalletServiceStub, target=target)
-    with grpc.insecure_channel(target) as raw:  # without the internal token: refused
+    yield svc.stub(pb_grpc.WalletServiceStub)
+    assert svc.grpc_target is not None
+    with grpc.insecure_channel(svc.grpc_target) as raw:  # without the internal token: refused
         call = pb_grpc.WalletServiceStub(raw).GetWallet
         refused = rpc_error(lambda: call(pb.GetWalletRequest(user_id="x"), timeout=5))
         assert refused[0] == grpc.StatusCode.UNAUTHENTICATED
-    server.stop(None)
 
 
 def rpc_error(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
@@ -325,7 +326,8 @@ def rpc_error(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return exc.value.code(), exc.value.details()
 
 
-def test_grpc_servicer(db: Database, stub: pb_grpc.WalletServiceStub) -> None:
+def test_grpc_servicer(svc: RunningService, stub: pb_grpc.WalletServiceStub) -> None:
+    db = svc.ctx.database()
     alice, bob = user(db, 1_000), user(db)
     me = pb.GetWalletRequest(user_id=str(uid(alice)))
     wallet = stub.GetWallet(me, timeout=5)
@@ -356,7 +358,7 @@ def test_grpc_servicer(db: Database, stub: pb_grpc.WalletServiceStub) -> None:
 
     assert stub.Hold(pb.HoldRequest(hold_id="gh", account=alice, amount=700)).status == "OPEN"
     assert stub.GetBalance(me).available == 50
-    cap = pb.CaptureHoldRequest(hold_id="gh", to_account=PAYOUT, transfer_id="gw")
+    cap = pb.CaptureHoldRequest(hold_id="gh", to_account=PAYOUT_ACCOUNT, transfer_id="gw")
     assert stub.CaptureHold(cap).kind == "CAPTURE" and stub.CaptureHold(cap).replayed
     assert rpc_error(lambda: stub.ReleaseHold(pb.ReleaseHoldRequest(hold_id="x")))[0] == N
     rev = stub.Reverse(pb.ReverseRequest(transfer_id="g1", reversal_id="g1-rev"), timeout=5)
@@ -368,32 +370,29 @@ def test_grpc_servicer(db: Database, stub: pb_grpc.WalletServiceStub) -> None:
     assert run(db, check_invariants) == []
 
 
-def test_http_wallet_and_history(db: Database) -> None:
+def test_http_wallet_and_history(svc: RunningService) -> None:
+    db = svc.ctx.database()
     alice, bob = user(db, 1_000), user(db)
     for i in range(5):
-        run(db, store.transfer, f"h-{i}", alice, bob, 10 + i, "USD", f"n{i}")
-    app = create_app(context(db))
-    principal = {"who": uid(alice)}
-    app.dependency_overrides[authenticate] = lambda: Principal(
-        user_id=principal["who"], role="user", email="a@x", email_verified=True, token="t"
-    )
-    with TestClient(app) as client:
-        for path in ("/api/v1/wallet", "/api/v1/wallet/"):
-            body = client.get(path).json()
-            assert body["balance"] == 1_000 - 60 and body["available"] == body["balance"]
-            assert body["user_id"] == str(uid(alice)) and body["status"] == "ACTIVE"
-        seen: list[dict[str, Any]] = []
-        cursor = ""  # empty: the first page
-        while cursor is not None:
-            page = client.get("/api/v1/wallet/history", params={"limit": 2, "cursor": cursor})
-            seen, cursor = seen + page.json()["items"], page.json()["next_cursor"]
-        assert [i["amount"] for i in seen] == [-14, -13, -12, -11, -10, 1_000]
-        assert seen[0]["counterparty_id"] == str(uid(bob)) and seen[-1]["counterparty_id"] is None
-        assert seen[0]["balance_after"] == 940 and seen[0]["description"] == "n4"
-        assert client.get("/api/v1/wallet/history", params={"limit": 101}).status_code == 422
-        bad = client.get("/api/v1/wallet/history", params={"cursor": "garbage"})
-        assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
-        principal["who"] = uuid.uuid4()
-        missing = client.get("/api/v1/wallet")
-        assert missing.status_code == 404 and missing.json()["code"] == "wallet_not_found"
-        assert client.get("/api/v1/wallet/history").status_code == 404
+        run(db, actions.transfer, f"h-{i}", alice, bob, 10 + i, "USD", f"n{i}")
+    client = svc.http
+    client.headers.update(svc.headers(uid(alice)))
+    for path in ("/api/v1/wallet", "/api/v1/wallet/"):
+        body = client.get(path).json()
+        assert body["balance"] == 1_000 - 60 and body["available"] == body["balance"]
+        assert body["user_id"] == str(uid(alice)) and body["status"] == "ACTIVE"
+    seen: list[dict[str, Any]] = []
+    cursor = ""  # empty: the first page
+    while cursor is not None:
+        page = client.get("/api/v1/wallet/history", params={"limit": 2, "cursor": cursor})
+        seen, cursor = seen + page.json()["items"], page.json()["next_cursor"]
+    assert [i["amount"] for i in seen] == [-14, -13, -12, -11, -10, 1_000]
+    assert seen[0]["counterparty_id"] == str(uid(bob)) and seen[-1]["counterparty_id"] is None
+    assert seen[0]["balance_after"] == 940 and seen[0]["description"] == "n4"
+    assert client.get("/api/v1/wallet/history", params={"limit": 101}).status_code == 422
+    bad = client.get("/api/v1/wallet/history", params={"cursor": "garbage"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    client.headers.update(svc.headers(uuid.uuid4()))
+    missing = client.get("/api/v1/wallet")
+    assert missing.status_code == 404 and missing.json()["code"] == "wallet_not_found"
+    assert client.get("/api/v1/wallet/history").status_code == 404

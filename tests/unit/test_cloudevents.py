@@ -21,10 +21,10 @@ from mint.kit.events import (
     dlq_topic,
     header_dict,
     partitions_for,
-    rfc3339,
     to_json_data,
 )
 from mint.kit.events.cloudevents import HeaderList
+from mint.kit.time import rfc3339
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -10,18 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mint.contracts.money import FUNDING_ACCOUNT as FUNDING
+from mint.contracts.money import PAYOUT_ACCOUNT as PAYOUT
+from mint.kit.domain import Invalid, Refused
 from mint.wallet import domain
-from mint.wallet.domain import (
-    FUNDING,
-    PAYOUT,
-    AccountKind,
-    AccountState,
-    AccountStatus,
-    InvalidArgument,
-    Posting,
-    Reason,
-    Refused,
-)
+from mint.wallet.domain import AccountKind, AccountState, AccountStatus, Posting, Reason
 
 ALICE = AccountState("user:a", AccountKind.USER, balance=1_000, held=200)
 BOB = AccountState("user:b", AccountKind.USER)
@@ -83,7 +76,7 @@ def test_valid_amounts(amount: int) -> None:
 
 @pytest.mark.parametrize("amount", [0, -1, 10**12, 10**15, True])
 def test_invalid_amounts(amount: int) -> None:
-    with pytest.raises(InvalidArgument) as exc:
+    with pytest.raises(Invalid) as exc:
         domain.validate_amount(amount)
     assert exc.value.code == "invalid_amount"
 
@@ -106,13 +99,13 @@ def test_account_codes() -> None:
     assert domain.normalize_account_code(FUNDING) == FUNDING
     assert domain.owner_of(f"user:{uid}") == uid and domain.owner_of(PAYOUT) is None
     for bad in ("user:nope", "external:other", "", "alice"):
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(Invalid):
             domain.normalize_account_code(bad)
 
 
 @pytest.mark.parametrize("value", ["", "x" * 256, "tab\there"])
 def test_invalid_ids(value: str) -> None:
-    with pytest.raises(InvalidArgument) as exc:
+    with pytest.raises(Invalid) as exc:
         domain.validate_id(value, "transfer_id")
     assert exc.value.code == "invalid_transfer_id"
 
@@ -140,7 +133,7 @@ def test_cursor_round_trip(created_at: datetime, row_id: int) -> None:
 
 @pytest.mark.parametrize("cursor", ["", "!!!", "bm90IGpzb24", "WzEsMl0", "WyIyMDI0LTAxLTAxIiwxXQ"])
 def test_bad_cursors(cursor: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(Invalid):
         domain.decode_cursor(cursor)
 
 

@@ -76,7 +76,7 @@ def service_env(t: Tenant, service: str) -> list[Obj]:
         for callee, port in catalog.GRPC_PORTS.items()
     ]
     env += database_env(t, service)
-    if service == "auth":
+    if service in catalog.SIGNING_KEY_SERVICES:
         env.append(_value("MINT_SIGNING_KEYS_DIR", catalog.SIGNING_KEYS_DIR))
     if service in catalog.LIMITS_SERVICES:
         path = f"{catalog.LIMITS_MOUNT_DIR}/{catalog.LIMITS_FILE_NAME}"

@@ -33,7 +33,7 @@ def _volumes(t: Tenant, service: str) -> tuple[list[Obj], list[Obj]]:
         # a directory mount (no subPath), so the kubelet's symlink swap reaches the running pod
         volumes.append({"name": "limits", "configMap": {"name": t.limits_configmap}})
         mounts.append({"name": "limits", "mountPath": catalog.LIMITS_MOUNT_DIR, "readOnly": True})
-    if service == "auth":
+    if service in catalog.SIGNING_KEY_SERVICES:
         volumes.append(
             {
                 "name": "signing-keys",

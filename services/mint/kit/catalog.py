@@ -4,6 +4,7 @@ beyond the standard library, so the operator can use it without the service stac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 #: HTTP and gRPC ports of every service (services.md).
@@ -32,15 +33,45 @@ GRPC_PORTS: Final[dict[str, int]] = {
 }
 SERVICE_NAMES: Final[tuple[str, ...]] = tuple(HTTP_PORTS)
 
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a service needs from the platform around it. The services (``Service``), the dev
+    runner (its environment) and the operator (Deployments, Secrets, NetworkPolicies) all read
+    this one table; ``tests/unit/test_capabilities.py`` checks they agree."""
+
+    database: bool = True  # its own PostgreSQL database (platform.md "Databases")
+    limits: bool = False  # reads the live limits file (platform.md "The limits file")
+    smtp: bool = False  # sends mail (MINT_SMTP_URL)
+    object_storage: bool = False  # stores objects in S3 (MINT_S3_*)
+    signing_keys: bool = False  # holds the JWT signing keys (MINT_SIGNING_KEYS_DIR)
+    grpc_callers: tuple[str, ...] = ()  # who may call its gRPC port (NetworkPolicies)
+
+
+CAPABILITIES: Final[dict[str, Capabilities]] = {
+    "web": Capabilities(database=False),
+    "auth": Capabilities(smtp=True, signing_keys=True, grpc_callers=("admin",)),
+    "wallet": Capabilities(grpc_callers=("transactions", "admin")),
+    "transactions": Capabilities(limits=True, grpc_callers=("admin",)),
+    "kyc": Capabilities(limits=True, object_storage=True, grpc_callers=("transactions", "admin")),
+    "analytics": Capabilities(),
+    "notifications": Capabilities(smtp=True),
+    "social": Capabilities(grpc_callers=("transactions",)),
+    "webhook": Capabilities(),
+    "admin": Capabilities(limits=True, object_storage=True),
+    "audit": Capabilities(grpc_callers=("admin",)),
+    "fraud": Capabilities(limits=True, grpc_callers=("transactions", "admin")),
+}
+
+
+def services_with(capability: str) -> tuple[str, ...]:
+    """The services (catalogue order) whose :class:`Capabilities` has ``capability`` set."""
+    return tuple(name for name, caps in CAPABILITIES.items() if getattr(caps, capability))
+
+
 #: Who calls whom over gRPC (services.md): callee → callers. NetworkPolicies admit only these.
 GRPC_CALLERS: Final[dict[str, tuple[str, ...]]] = {
-    "kyc": ("transactions", "admin"),
-    "fraud": ("transactions", "admin"),
-    "wallet": ("transactions", "admin"),
-    "social": ("transactions",),
-    "auth": ("admin",),
-    "transactions": ("admin",),
-    "audit": ("admin",),
+    name: caps.grpc_callers for name, caps in CAPABILITIES.items() if caps.grpc_callers
 }
 
 #: The public routes: (path, service, Kubernetes pathType). The dev gateway and the Ingress
@@ -77,4 +108,8 @@ TOPICS: Final[dict[str, int]] = {
     "audit.events": 3,
 }
 DLQ_SUFFIX: Final = ".dlq"
+
+#: Access tokens: auth signs them with these claims, every service verifies them.
+JWT_ISSUER: Final = "mint-auth"
+JWT_AUDIENCE: Final = "mint-services"
 DLQ_PARTITIONS: Final = 1

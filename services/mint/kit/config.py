@@ -61,7 +61,7 @@ class KitSettings(BaseSettings):
     trusted_proxies: str = ""  # comma-separated IPs / CIDRs
     log_level: str = "INFO"
     trace_file: Path | None = None
-    limits_file: Path | None = None  # services with uses_limits (platform.md "The limits file")
+    limits_file: Path | None = None  # the limits capability (platform.md "The limits file")
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
@@ -78,6 +78,8 @@ class KitSettings(BaseSettings):
     # events
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
+    #: Kafka consumer groups are ``<prefix>.<service>.<group>`` (tests isolate theirs with it).
+    consumer_group_prefix: str = "mint"
     consumer_backoff_seconds: float = Field(default=0.5, ge=0)
     kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
 

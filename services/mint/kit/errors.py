@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mint.kit.domain import DomainError, Kind, RateLimited
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = structlog.get_logger("mint.errors")
 
@@ -77,6 +79,31 @@ def problem_response(
         status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
+    )
+
+
+#: The HTTP edge of the domain error model (mint.kit.domain): one status per kind.
+HTTP_STATUS: dict[Kind, int] = {
+    Kind.INVALID: 422,
+    Kind.NOT_FOUND: 404,
+    Kind.REFUSED: 422,
+    Kind.CONFLICT: 409,
+    Kind.UNAUTHENTICATED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.RATE_LIMITED: 429,
+    Kind.UNAVAILABLE: 503,
+}
+
+
+def problem_from_error(error: DomainError) -> Problem:
+    """The problem+json answer of a use case's :class:`DomainError`."""
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.kind is Kind.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Problem(
+        HTTP_STATUS[error.kind], error.code, error.detail, headers=headers, **error.extra
     )
 
 
@@ -149,6 +176,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return JSONResponse(
             exc.body(), status_code=exc.status, media_type=PROBLEM_CONTENT_TYPE, headers=exc.headers
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        problem = problem_from_error(exc)
+        return JSONResponse(
+            problem.body(),
+            status_code=problem.status,
+            media_type=PROBLEM_CONTENT_TYPE,
+            headers=problem.headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -119,7 +119,7 @@ def readiness(ctx: ServiceContext) -> dict[str, Any]:
     if ctx.db is not None:
         checks["database"] = "ok" if ctx.db.ping() else "down"
     checks_to_run = list(ctx.service.readiness_checks)
-    if ctx.service.uses_limits:
+    if ctx.limits is not None:
         from mint.kit.limits import LIMITS_READINESS
 
         checks_to_run.append(LIMITS_READINESS)
@@ -132,7 +132,6 @@ def readiness(ctx: ServiceContext) -> dict[str, Any]:
         "status": "ok" if all(v == "ok" for v in checks.values()) else "unavailable",
         "checks": checks,
     }
-    limits = getattr(ctx, "limits", None)
-    if ctx.service.uses_limits:
-        body["limits_version"] = getattr(limits, "version", None)
+    if ctx.limits is not None:
+        body["limits_version"] = ctx.limits.version
     return body

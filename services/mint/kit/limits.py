@@ -1,6 +1,7 @@
 """The live limits source (platform.md "The limits file").
 
-Services with ``uses_limits`` read ``MINT_LIMITS_FILE`` through one :class:`LimitsSource`:
+Services with the ``limits`` capability (``mint.kit.catalog``) read ``MINT_LIMITS_FILE``
+through one :class:`LimitsSource`:
 
 * at start the file is loaded and validated; when it is missing or invalid the defaults shipped
   with the code (``limits_default.yaml``) apply, the reason is logged and :attr:`ready` is False
@@ -338,7 +339,7 @@ class LimitsSource:
 
 def readiness_check(ctx: Any) -> bool:
     """For ``Service.readiness_checks``: not ready while running on fallback defaults."""
-    source: LimitsSource = ctx.limits
+    source: LimitsSource = ctx.require_limits()
     return source.ready
 
 

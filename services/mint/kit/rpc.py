@@ -23,7 +23,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from mint.kit.config import KitSettings
-from mint.kit.errors import Problem
+from mint.kit.domain import BY_KIND, DomainError, Kind, RateLimited, Unavailable
+from mint.kit.errors import Problem, problem_from_error
 from mint.kit.service import GrpcServicer, ServiceContext
 from mint.kit.telemetry import GRPC_CALLS, GRPC_CLIENT_CALLS, extract_context, inject_context
 from mint.kit.telemetry import tracer as get_tracer
@@ -43,19 +44,23 @@ T = TypeVar("T")
 # ---- server ---------------------------------------------------------------------------------
 
 
-_HTTP_TO_GRPC = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
-_HTTP_TO_GRPC |= {404: "NOT_FOUND", 409: "ALREADY_EXISTS", 422: "FAILED_PRECONDITION"}
-_HTTP_TO_GRPC |= {429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
-
-
-def _http_to_grpc(status: int) -> Any:
-    return grpc.StatusCode[_HTTP_TO_GRPC.get(status, "INTERNAL")]
+#: The gRPC edge of the domain error model (mint.kit.domain): one status per kind.
+GRPC_STATUS: dict[Kind, grpc.StatusCode] = {
+    Kind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    Kind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.REFUSED: grpc.StatusCode.FAILED_PRECONDITION,
+    Kind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    Kind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Kind.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
+    Kind.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Kind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
 
 
 class _ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Internal-token check, a SERVER span continuing the caller's trace, call metrics.
-    A :class:`Problem` raised by a servicer becomes the matching status with ``code`` as
-    details (404 → NOT_FOUND, 422 → FAILED_PRECONDITION, ...)."""
+    A :class:`DomainError` raised by a servicer becomes the status of its kind with ``code`` as
+    details (NotFound → NOT_FOUND, Refused → FAILED_PRECONDITION, ...)."""
 
     def __init__(self, settings: KitSettings) -> None:
         self._token = settings.internal_token.encode()
@@ -121,10 +126,13 @@ class _ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     @staticmethod
     def _finish(method: str, span: Any, context: Any, exc: BaseException | None) -> None:
-        if isinstance(exc, Problem):
+        if isinstance(exc, DomainError):
+            status = GRPC_STATUS[exc.kind]
+            span.set_attribute("mint.error_code", exc.code)
             span.end()
-            GRPC_CALLS.labels(method, _http_to_grpc(exc.status).name).inc()
-            context.abort(_http_to_grpc(exc.status), exc.code)  # raises
+            GRPC_CALLS.labels(method, status.name).inc()
+            log.info("grpc_refused", method=method, code=exc.code)
+            context.abort(status, exc.code)  # raises
         code = context.code()
         if code is None:
             code = grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN
@@ -351,43 +359,66 @@ def close_channels() -> None:
 
 # ---- errors ---------------------------------------------------------------------------------
 
-_MAPPING: dict[str, tuple[int, str]] = {
-    "NOT_FOUND": (404, "not_found"),
-    "FAILED_PRECONDITION": (422, "failed_precondition"),
-    "INVALID_ARGUMENT": (422, "validation_error"),
-    "OUT_OF_RANGE": (422, "validation_error"),
-    "PERMISSION_DENIED": (403, "forbidden"),
-    "ALREADY_EXISTS": (409, "already_exists"),
-    "ABORTED": (409, "conflict"),
-    "RESOURCE_EXHAUSTED": (429, "rate_limited"),
-    "UNAVAILABLE": (503, "dependency_unavailable"),
-    "DEADLINE_EXCEEDED": (503, "dependency_unavailable"),
-    "CANCELLED": (503, "dependency_unavailable"),
+#: status → (kind, the code when the details carry none)
+_FROM_STATUS: dict[str, tuple[Kind, str]] = {
+    "NOT_FOUND": (Kind.NOT_FOUND, "not_found"),
+    "FAILED_PRECONDITION": (Kind.REFUSED, "failed_precondition"),
+    "INVALID_ARGUMENT": (Kind.INVALID, "validation_error"),
+    "OUT_OF_RANGE": (Kind.INVALID, "validation_error"),
+    "PERMISSION_DENIED": (Kind.FORBIDDEN, "forbidden"),
+    "ALREADY_EXISTS": (Kind.CONFLICT, "already_exists"),
+    "ABORTED": (Kind.CONFLICT, "conflict"),
+    "RESOURCE_EXHAUSTED": (Kind.RATE_LIMITED, "rate_limited"),
+    "UNAVAILABLE": (Kind.UNAVAILABLE, "dependency_unavailable"),
+    "DEADLINE_EXCEEDED": (Kind.UNAVAILABLE, "dependency_unavailable"),
+    "CANCELLED": (Kind.UNAVAILABLE, "dependency_unavailable"),
 }
 
 
-def problem_from_rpc_error(err: grpc.RpcError) -> Problem:
-    """Map a failed call to the Problem an HTTP handler should answer (conventions.md "gRPC").
+class RpcFailed(Exception):
+    """A call that failed for a reason the caller cannot own (UNAUTHENTICATED: a misconfigured
+    token, INTERNAL, UNKNOWN, …): answered as a 500, details never shown."""
 
-    For 4xx statuses a snake_case details string (``insufficient_funds``), or the part before
-    ``": "`` in ``"code: human text"``, becomes the problem ``code``. 503s are always
-    ``dependency_unavailable``; anything unmapped (UNAUTHENTICATED: a misconfigured token,
-    INTERNAL, UNKNOWN, ...) is a 500 ``internal_error``, logged."""
+    def __init__(self, status: str, details: str) -> None:
+        super().__init__(f"{status}: {details}")
+        self.status = status
+        self.details = details
+
+
+def error_from_rpc(err: grpc.RpcError) -> DomainError | RpcFailed:
+    """The callee's :class:`DomainError`, rebuilt from a failed call (conventions.md "gRPC"):
+    the status gives the kind, a snake_case details string (``insufficient_funds``) — or the
+    part before ``": "`` in ``"code: human text"`` — the code. UNAVAILABLE, DEADLINE_EXCEEDED
+    and CANCELLED are :class:`Unavailable`; a status with no kind is :class:`RpcFailed`."""
     try:
         status = err.code()
         details = err.details() or ""
     except Exception:
         status, details = grpc.StatusCode.UNKNOWN, str(err)
     name = getattr(status, "name", "UNKNOWN")
-    http, default_code = _MAPPING.get(name, (500, "internal_error"))
-    if http >= 500:
-        if http == 500:
-            log.error("grpc_call_failed", status=name, details=details)
-            return Problem(500, "internal_error", "internal server error")
-        return Problem(503, "dependency_unavailable", "a dependency is unavailable")
+    known = _FROM_STATUS.get(name)
+    if known is None:
+        log.error("grpc_call_failed", status=name, details=details)
+        return RpcFailed(name, details)
+    kind, default_code = known
+    if kind is Kind.UNAVAILABLE:
+        return Unavailable()
     head, sep, rest = details.partition(": ")
     if _SNAKE.fullmatch(details):
-        return Problem(http, details)
-    if sep and _SNAKE.fullmatch(head):
-        return Problem(http, head, rest)
-    return Problem(http, default_code, details or default_code.replace("_", " "))
+        code, detail = details, ""
+    elif sep and _SNAKE.fullmatch(head):
+        code, detail = head, rest
+    else:
+        code = default_code
+        detail = details or code.replace("_", " ")
+    if kind is Kind.RATE_LIMITED:
+        return RateLimited(code, detail, retry_after=1)
+    return BY_KIND[kind](code, detail)
+
+
+def problem_from_rpc_error(err: grpc.RpcError) -> Problem:
+    """The HTTP answer to a failed call (for API code calling another service directly)."""
+    error = error_from_rpc(err)
+    if isinstance(error, RpcFailed):
+        return Problem(500, "internal_error", "internal server error")
+    return problem_from_error(error)

@@ -96,7 +96,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         ctx, service = self.ctx, self.ctx.service
-        if service.uses_limits:
+        if ctx.limits is not None:
             ctx.limits.start()  # watch the limits file (applied live, never by restart)
         for hook in service.on_startup:
             hook(ctx)
@@ -109,11 +109,14 @@ class ServiceProcess:
         if service.produces_events:
             from mint.kit.events import OutboxRelay
 
-            workers.append(("outbox-relay", OutboxRelay(ctx).run))
+            workers.append(("outbox-relay", OutboxRelay(ctx.database(), ctx.settings).run))
         for spec in service.consumers:
             from mint.kit.events import ConsumerRunner
 
-            workers.append((f"consumer-{spec.group}", ConsumerRunner(ctx, spec).run))
+            runner = ConsumerRunner(
+                spec, db=ctx.database(), settings=ctx.settings, service=service.name
+            )
+            workers.append((f"consumer-{spec.group}", runner.run))
         for job in service.jobs:
             workers.append((f"job-{job.name}", _job_body(ctx, job)))
         for name, body in workers:
@@ -125,7 +128,7 @@ class ServiceProcess:
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.ctx.service.uses_limits:
+        if self.ctx.limits is not None:
             self.ctx.limits.stop()
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=2).wait(5)

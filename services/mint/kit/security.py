@@ -18,11 +18,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import RSAAlgorithm
 
+from mint.kit.catalog import JWT_AUDIENCE, JWT_ISSUER
 from mint.kit.config import KitSettings
 from mint.kit.errors import Problem, unauthorized
 
-ISSUER = "mint-auth"
-AUDIENCE = "mint-services"
+ISSUER = JWT_ISSUER
+AUDIENCE = JWT_AUDIENCE
 LEEWAY_SECONDS = 30
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

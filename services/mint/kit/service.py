@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
+from mint.kit.catalog import CAPABILITIES, Capabilities
 from mint.kit.config import KitSettings
 from mint.kit.db import Database
 
-T = TypeVar("T")
 S = TypeVar("S", bound=KitSettings)
+W = TypeVar("W")
 
 if TYPE_CHECKING:
     import grpc
@@ -29,33 +30,34 @@ if TYPE_CHECKING:
 
 @dataclass
 class ServiceContext:
-    """What a running service shares between its HTTP app, servicers, consumers and jobs."""
+    """What a running service is given: its description, settings, database, Redis, limits and
+    its *wiring* — the typed collaborators the service builds once in ``Service.wire``
+    (gRPC stubs, checks, …) and its HTTP app, servicers, consumers and jobs share."""
 
     service: Service
     settings: KitSettings
     db: Database | None
-    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
-    _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-
-    def shared(self, key: str, factory: Callable[[], T]) -> T:
-        """One object per running service, built on first use and then reused by every
-        request, servicer and consumer (an engine, a client holding a script, …)."""
-        with self._shared_lock:
-            if key not in self._shared:
-                self._shared[key] = factory()
-            value: T = self._shared[key]
-            return value
-
-    def replace_shared(self, key: str, value: Any) -> None:
-        """Swap a shared object (tests plug in another engine or client)."""
-        with self._shared_lock:
-            self._shared[key] = value
+    _wiring: Any = field(default=None, repr=False)
+    _wiring_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def settings_as(self, cls: type[S]) -> S:
         """The service's own settings class (``Service.settings_cls``), typed."""
         if not isinstance(self.settings, cls):
             raise TypeError(f"{self.service.name} runs with {cls.__name__} (Service.settings_cls)")
         return self.settings
+
+    def wired(self, cls: type[W]) -> W:
+        """The service's wiring (``Service.wire(ctx)``), built on first use, then the same
+        object for the life of the process."""
+        with self._wiring_lock:
+            if self._wiring is None:
+                if self.service.wire is None:
+                    raise RuntimeError(f"service {self.service.name} declares no wire function")
+                self._wiring = self.service.wire(self)
+            wiring = self._wiring
+        if not isinstance(wiring, cls):
+            raise TypeError(f"{self.service.name} is wired with {type(wiring).__name__}")
+        return wiring
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -66,14 +68,18 @@ class ServiceContext:
         )
 
     @cached_property
-    def limits(self) -> LimitsSource:
-        """The live limits source of a service with ``uses_limits`` (AttributeError otherwise,
-        so ``getattr(ctx, "limits", None)`` is None for the others)."""
-        if not self.service.uses_limits:
-            raise AttributeError(f"service {self.service.name} does not use limits")
+    def limits(self) -> LimitsSource | None:
+        """The live limits source, for a service whose capabilities include ``limits``."""
+        if not self.service.capabilities.limits:
+            return None
         from mint.kit.limits import LimitsSource
 
         return LimitsSource.from_settings(self.settings)
+
+    def require_limits(self) -> LimitsSource:
+        if self.limits is None:
+            raise RuntimeError(f"service {self.service.name} does not read the limits file")
+        return self.limits
 
     def database(self) -> Database:
         if self.db is None:
@@ -118,13 +124,20 @@ class Service:
     jobs: Sequence[Job] = ()
     # callables run once at start with the context (e.g. ensure system accounts exist)
     on_startup: Sequence[Callable[[ServiceContext], None]] = ()
-    uses_limits: bool = False
     produces_events: bool = False
     readiness_checks: Sequence[tuple[str, Callable[[ServiceContext], bool]]] = field(default=())
+    # builds the service's typed collaborators once (``ctx.wired(Wiring)`` hands them out)
+    wire: Callable[[ServiceContext], Any] | None = None
 
     @property
     def has_database(self) -> bool:
         return self.metadata is not None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this service needs from the platform: the catalogue's one table (a service
+        the catalogue does not know — a test's — needs only what it declares)."""
+        return CAPABILITIES.get(self.name, Capabilities(database=self.has_database))
 
 
 def build_context(service: Service, settings: KitSettings | None = None) -> ServiceContext:
@@ -156,3 +169,16 @@ def get_session(request: Request) -> Any:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+
+
+def wiring(cls: type[W]) -> Callable[[Request], W]:
+    """A FastAPI dependency handing out the service's wiring, typed::
+
+    Wired = Annotated[Wiring, Depends(wiring(Wiring))]
+    """
+
+    def dependency(request: Request) -> W:
+        ctx: ServiceContext = request.app.state.ctx
+        return ctx.wired(cls)
+
+    return dependency

@@ -13,19 +13,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from mint.contracts.money import (
+    CURRENCY,
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    SUPPORTED_CURRENCIES,
+    SYSTEM_ACCOUNTS,
+    USER_ACCOUNT_PREFIX,
+    user_account,
+    user_of_account,
+)
 from mint.kit import pagination
+from mint.kit.domain import Invalid, Refused
 
-CURRENCY = "USD"
-SUPPORTED_CURRENCIES = frozenset({CURRENCY})
-MIN_AMOUNT = 1
-MAX_AMOUNT = 10**12 - 1
 MAX_ID_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 1000
-
-USER_PREFIX = "user:"
-FUNDING = "external:funding"
-PAYOUT = "external:payout"
-SYSTEM_ACCOUNTS: tuple[str, ...] = (FUNDING, PAYOUT)
 
 
 class AccountKind(StrEnum):
@@ -65,42 +67,14 @@ class Reason(StrEnum):
     HOLD_RELEASED = "hold_released"
 
 
-# ---- errors (mapped to gRPC status codes by the servicer) -----------------------------------
-
-
-class WalletError(Exception):
-    """A ledger operation that cannot be done; ``code`` is the stable snake_case reason."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = detail or code
-
-
-class Refused(WalletError):
-    """A rule refuses the operation (FAILED_PRECONDITION)."""
-
-
-class NotFound(WalletError):
-    """Unknown wallet, account, transfer or hold (NOT_FOUND)."""
-
-
-class InvalidArgument(WalletError):
-    """Malformed input: amount out of range, bad account code or id (INVALID_ARGUMENT)."""
-
-
-class Conflict(WalletError):
-    """An id already used for something else (ALREADY_EXISTS)."""
-
-
 # ---- validation -----------------------------------------------------------------------------
 
 
 def validate_amount(amount: int) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidArgument("invalid_amount", "amount must be an integer")
+        raise Invalid("invalid_amount", "amount must be an integer")
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise InvalidArgument("invalid_amount", f"amount must be in {MIN_AMOUNT}..{MAX_AMOUNT}")
+        raise Invalid("invalid_amount", f"amount must be in {MIN_AMOUNT}..{MAX_AMOUNT}")
     return amount
 
 
@@ -116,14 +90,14 @@ def normalize_currency(currency: str | None) -> str:
 def validate_id(value: str, name: str) -> str:
     """Client-chosen ids (transfer_id, hold_id, reversal_id): 1..255 printable characters."""
     if not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise InvalidArgument(f"invalid_{name}", f"{name} must be 1..{MAX_ID_LENGTH} characters")
+        raise Invalid(f"invalid_{name}", f"{name} must be 1..{MAX_ID_LENGTH} characters")
     return value
 
 
 def validate_description(description: str | None) -> str:
     description = description or ""
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidArgument("invalid_description", "description is too long")
+        raise Invalid("invalid_description", "description is too long")
     return description
 
 
@@ -131,25 +105,21 @@ def parse_user_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument("invalid_user_id", "user_id must be a UUID") from None
-
-
-def user_code(user_id: uuid.UUID) -> str:
-    return f"{USER_PREFIX}{user_id}"
+        raise Invalid("invalid_user_id", "user_id must be a UUID") from None
 
 
 def normalize_account_code(code: str) -> str:
     """Canonical form of ``user:<uuid>`` (lower-case UUID) or a system code."""
-    if code.startswith(USER_PREFIX):
-        return user_code(parse_user_id(code[len(USER_PREFIX) :]))
+    if code.startswith(USER_ACCOUNT_PREFIX):
+        return user_account(parse_user_id(code[len(USER_ACCOUNT_PREFIX) :]))
     if code in SYSTEM_ACCOUNTS:
         return code
-    raise InvalidArgument("invalid_account", f"unknown account code {code!r}")
+    raise Invalid("invalid_account", f"unknown account code {code!r}")
 
 
 def owner_of(code: str) -> uuid.UUID | None:
     """The user id behind a ``user:<uuid>`` code, ``None`` for system accounts."""
-    return uuid.UUID(code[len(USER_PREFIX) :]) if code.startswith(USER_PREFIX) else None
+    return user_of_account(code)
 
 
 # ---- account state and refusals -------------------------------------------------------------
@@ -272,8 +242,8 @@ def encode_cursor(created_at: datetime, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Inverse of :func:`encode_cursor`; ``InvalidArgument("invalid_cursor")`` when tampered."""
+    """Inverse of :func:`encode_cursor`; ``Invalid("invalid_cursor")`` when tampered."""
     try:
         return pagination.decode_cursor(cursor, int)
     except pagination.InvalidCursor:
-        raise InvalidArgument("invalid_cursor", "cursor is not valid") from None
+        raise Invalid("invalid_cursor", "cursor is not valid") from None

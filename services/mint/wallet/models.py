@@ -16,8 +16,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata
 from mint.kit.events import add_event_tables
+from mint.kit.time import utcnow
 
 __all__ = ["Account", "Base", "Hold", "JournalEntry", "Posting"]
 

@@ -1,9 +1,6 @@
-"""Ledger operations. Each runs inside the caller's transaction (``db.session()``), takes row locks
-on the accounts it touches in a fixed order (sorted by id, so opposite transfers never deadlock),
-and writes its events to the outbox in the same transaction.
-
-Account functions (wallets, freezing, history) live in :mod:`mint.wallet.accounts` and holds in
-:mod:`mint.wallet.holds`; the account functions are re-exported here for callers.
+"""The wallet's queries, row locks and inserts (no rules, no events): Session in, ORM rows or
+small read models out. The use cases in :mod:`mint.wallet.actions` decide; this module fetches
+and writes what they decided.
 """
 
 from __future__ import annotations
@@ -14,48 +11,32 @@ from datetime import datetime
 from typing import Any
 
 import psycopg.errors
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from mint.kit.db import utcnow
+from mint.contracts.money import CURRENCY
+from mint.kit.time import utcnow
 from mint.wallet import domain
-from mint.wallet.accounts import (
-    HistoryItem,
-    WalletView,
-    account_id,
-    emit_wallet_event,
-    ensure_system_accounts,
-    ensure_user_account,
-    get_wallet,
-    history,
-    lock_accounts,
-    set_frozen,
-    state_of,
-)
-from mint.wallet.domain import Conflict, EntryKind, NotFound, Reason, Refused
-from mint.wallet.models import Account, JournalEntry, Posting
+from mint.wallet.domain import AccountKind, AccountState, AccountStatus
+from mint.wallet.models import Account, Hold, JournalEntry, Posting
 
-__all__ = [
-    "HistoryItem",
-    "TransferResult",
-    "WalletView",
-    "account_id",
-    "emit_wallet_event",
-    "ensure_system_accounts",
-    "ensure_user_account",
-    "get_transfer",
-    "get_wallet",
-    "history",
-    "insert_unique",
-    "lock_accounts",
-    "post_entry",
-    "reverse",
-    "set_frozen",
-    "state_of",
-    "transfer",
-    "transfer_result",
-]
+# ---- read models ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalletView:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    currency: str
+    balance: int
+    held: int
+    status: str
+
+    @property
+    def available(self) -> int:
+        return domain.available(self.balance, self.held)
 
 
 @dataclass(frozen=True)
@@ -73,168 +54,107 @@ class TransferResult:
     replayed: bool = False
 
 
-# ---- transfers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HoldResult:
+    hold_id: str
+    account: str
+    amount: int
+    currency: str
+    status: str
+    transfer_id: str | None = None  # the capture's transfer_id once CAPTURED
+    replayed: bool = False
 
 
-def transfer(
-    session: Session,
-    transfer_id: str,
-    from_code: str,
-    to_code: str,
-    amount: int,
-    currency: str = domain.CURRENCY,
-    description: str = "",
-) -> TransferResult:
-    """Post a transfer, or return the first result for a ``transfer_id`` already posted
-    (``replayed=True``). Raises Refused / NotFound / InvalidArgument (domain errors)."""
-    domain.validate_id(transfer_id, "transfer_id")
-    if (done := get_transfer(session, transfer_id, replayed=True)) is not None:
-        return done
-    domain.validate_amount(amount)
-    currency = domain.normalize_currency(currency)
-    description = domain.validate_description(description)
-    from_code = domain.normalize_account_code(from_code)
-    to_code = domain.normalize_account_code(to_code)
-    if from_code == to_code:
-        raise Refused(Reason.SELF_TRANSFER)
-    from_id, to_id = account_id(session, from_code), account_id(session, to_code)
-    accounts = lock_accounts(session, from_id, to_id)
-    # a concurrent request with the same transfer_id may have committed while we waited
-    if (done := get_transfer(session, transfer_id, replayed=True)) is not None:
-        return done
-    sender, recipient = accounts[from_id], accounts[to_id]
-    reason = domain.transfer_refusal(state_of(sender), state_of(recipient), amount, currency)
-    if reason is not None:
-        raise Refused(reason)
-    entry = post_entry(
-        session,
-        transfer_id=transfer_id,
-        kind=EntryKind.TRANSFER,
-        sender=sender,
-        recipient=recipient,
-        amount=amount,
-        currency=currency,
-        description=description,
+@dataclass(frozen=True)
+class HistoryItem:
+    transfer_id: str
+    amount: int  # signed, from the owner's side
+    balance_after: int
+    description: str
+    counterparty_id: uuid.UUID | None  # the other user; None for system accounts
+    created_at: datetime
+
+
+def state_of(account: Account) -> AccountState:
+    return AccountState(
+        code=account.code,
+        kind=AccountKind(account.kind),
+        status=AccountStatus(account.status),
+        balance=account.balance,
+        held=account.held,
     )
-    if entry is None:  # lost the unique-violation race: the winner's entry is the answer
-        done = get_transfer(session, transfer_id, replayed=True)
-        if done is None:
-            raise Conflict("transfer_id_conflict")
-        return done
-    return transfer_result(entry, sender.code, recipient.code, None)
 
 
-def reverse(session: Session, transfer_id: str, reversal_id: str) -> TransferResult:
-    """Post the mirror entry of ``transfer_id`` under ``reversal_id`` (idempotent by it)."""
-    domain.validate_id(transfer_id, "transfer_id")
-    domain.validate_id(reversal_id, "reversal_id")
-    original = session.scalar(select(JournalEntry).where(JournalEntry.transfer_id == transfer_id))
-    if original is None:
-        raise NotFound("transfer_not_found", f"no transfer {transfer_id}")
-    if (done := _reversal_replay(session, transfer_id, reversal_id)) is not None:
-        return done
-    if original.kind == EntryKind.REVERSAL:
-        raise Refused(Reason.NOT_REVERSIBLE)
-    accounts = lock_accounts(session, original.from_account_id, original.to_account_id)
-    if (done := _reversal_replay(session, transfer_id, reversal_id)) is not None:
-        return done
-    if session.scalar(select(JournalEntry.id).where(JournalEntry.reversal_of == original.id)):
-        raise Refused(Reason.ALREADY_REVERSED)
-    payer, payee = accounts[original.to_account_id], accounts[original.from_account_id]
-    reason = domain.reversal_refusal(state_of(payer), original.amount)
-    if reason is not None:
-        raise Refused(reason)
-    entry = post_entry(
-        session,
-        transfer_id=reversal_id,
-        kind=EntryKind.REVERSAL,
-        sender=payer,
-        recipient=payee,
-        amount=original.amount,
-        currency=original.currency,
-        description=f"Reversal of {transfer_id}",
-        reversal_of=original.id,
-        actor="system",
+def wallet_view(account: Account) -> WalletView:
+    assert account.owner_user_id is not None
+    return WalletView(
+        id=account.id,
+        user_id=account.owner_user_id,
+        currency=account.currency,
+        balance=account.balance,
+        held=account.held,
+        status=account.status,
     )
-    if entry is None:
-        if (done := _reversal_replay(session, transfer_id, reversal_id)) is not None:
-            return done
-        raise Refused(Reason.ALREADY_REVERSED)
-    return transfer_result(entry, payer.code, payee.code, transfer_id)
 
 
-def _reversal_replay(session: Session, transfer_id: str, reversal_id: str) -> TransferResult | None:
-    done = get_transfer(session, reversal_id, replayed=True)
-    if done is None:
-        return None
-    if done.reversal_of != transfer_id:
-        raise Conflict("transfer_id_conflict", f"{reversal_id} is already used")
-    return done
+# ---- accounts -------------------------------------------------------------------------------
 
 
-def post_entry(
-    session: Session,
-    *,
-    transfer_id: str,
-    kind: EntryKind,
-    sender: Account,
-    recipient: Account,
-    amount: int,
-    currency: str,
-    description: str,
-    reversal_of: uuid.UUID | None = None,
-    release_held: int = 0,
-    actor: str | None = None,
-) -> JournalEntry | None:
-    """Write the entry, its two postings and the new balances of the (already locked) accounts,
-    and emit ``wallet.transfer_posted``. ``None`` if ``transfer_id`` is already taken."""
-    now = utcnow()
-    entry = JournalEntry(
-        id=uuid.uuid4(),
-        transfer_id=transfer_id,
-        kind=kind.value,
-        description=description,
-        from_account_id=sender.id,
-        to_account_id=recipient.id,
-        amount=amount,
-        currency=currency,
-        reversal_of=reversal_of,
-        created_at=now,
-    )
-    if not insert_unique(session, entry):
-        return None
-    postings = domain.transfer_postings(sender.code, recipient.code, amount)
-    states = {sender.code: state_of(sender), recipient.code: state_of(recipient)}
-    after = domain.apply_postings(states, postings, release=release_held)
-    for account, posting in zip((sender, recipient), postings, strict=True):
-        account.balance = after[account.code].balance
-        account.held = after[account.code].held
-        session.add(
-            Posting(
-                entry_id=entry.id,
-                account_id=account.id,
-                amount=posting.amount,
-                balance_after=account.balance,
-                created_at=now,
-            )
+def account_id(session: Session, code: str) -> uuid.UUID | None:
+    """The id of the account with this (canonical) code."""
+    return session.scalar(select(Account.id).where(Account.code == code))
+
+
+def wallet_id_of(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalar(select(Account.id).where(Account.owner_user_id == user_id))
+
+
+def lock_accounts(session: Session, *ids: uuid.UUID) -> dict[uuid.UUID, Account]:
+    """``SELECT ... FOR UPDATE`` each account, one at a time in ascending id order (so opposite
+    transfers never deadlock), and return them freshly read (not stale identity-map copies)."""
+    locked: dict[uuid.UUID, Account] = {}
+    for acc_id in sorted(set(ids)):
+        stmt = (
+            select(Account)
+            .where(Account.id == acc_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-    session.flush()
-    user = sender.owner_user_id or recipient.owner_user_id
-    emit_wallet_event(
-        session,
-        "wallet.transfer_posted",
-        subject=transfer_id,
-        data={
-            "transfer_id": transfer_id,
-            "from_account": sender.code,
-            "to_account": recipient.code,
-            "amount": amount,
-            "currency": currency,
-        },
-        user_id=user,
-        actor=actor or (str(user) if user else "system"),
+        locked[acc_id] = session.execute(stmt).scalar_one()
+    return locked
+
+
+def get_wallet(session: Session, user_id: uuid.UUID) -> WalletView | None:
+    stmt = select(Account).where(Account.owner_user_id == user_id)
+    account = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    return wallet_view(account) if account is not None else None
+
+
+def insert_account(
+    session: Session, *, code: str, kind: AccountKind, owner_user_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    """Insert an ACTIVE empty account; ``None`` when one with this owner or code exists."""
+    conflict = Account.owner_user_id if owner_user_id is not None else Account.code
+    stmt = (
+        pg_insert(Account)
+        .values(
+            id=uuid.uuid4(),
+            owner_user_id=owner_user_id,
+            code=code,
+            kind=kind.value,
+            currency=CURRENCY,
+            balance=0,
+            held=0,
+            status=AccountStatus.ACTIVE.value,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[conflict])
+        .returning(Account.id)
     )
-    return entry
+    return session.scalar(stmt)
+
+
+# ---- entries --------------------------------------------------------------------------------
 
 
 def insert_unique(session: Session, row: Any) -> bool:
@@ -250,10 +170,19 @@ def insert_unique(session: Session, row: Any) -> bool:
     return True
 
 
+def entry_by_transfer_id(session: Session, transfer_id: str) -> JournalEntry | None:
+    return session.scalar(select(JournalEntry).where(JournalEntry.transfer_id == transfer_id))
+
+
+def is_reversed(session: Session, entry_id: uuid.UUID) -> bool:
+    found = session.scalar(select(JournalEntry.id).where(JournalEntry.reversal_of == entry_id))
+    return found is not None
+
+
 def get_transfer(
     session: Session, transfer_id: str, *, replayed: bool = False
 ) -> TransferResult | None:
-    """The posted entry for ``transfer_id`` (never posts)."""
+    """The posted entry for ``transfer_id`` with its account codes."""
     return _load_result(session, JournalEntry.transfer_id == transfer_id, replayed)
 
 
@@ -295,3 +224,87 @@ def transfer_result(
         reversal_of=reversal_of,
         replayed=replayed,
     )
+
+
+# ---- holds ----------------------------------------------------------------------------------
+
+
+def get_hold(session: Session, hold_id: str, *, replayed: bool = False) -> HoldResult | None:
+    row = session.execute(
+        select(Hold, Account.code)
+        .join(Account, Account.id == Hold.account_id)
+        .where(Hold.hold_id == hold_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return None
+    hold, code = row
+    return hold_result(hold, code, replayed)
+
+
+def hold_row(session: Session, hold_id: str, *, lock: bool = False) -> Hold | None:
+    stmt = select(Hold).where(Hold.hold_id == hold_id).execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def hold_result(hold: Hold, code: str, replayed: bool = False) -> HoldResult:
+    return HoldResult(
+        hold_id=hold.hold_id,
+        account=code,
+        amount=hold.amount,
+        currency=hold.currency,
+        status=hold.status,
+        transfer_id=hold.capture_transfer_id,
+        replayed=replayed,
+    )
+
+
+# ---- history --------------------------------------------------------------------------------
+
+
+def history(
+    session: Session,
+    account: uuid.UUID,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> tuple[list[HistoryItem], tuple[datetime, int] | None]:
+    """The account's postings, newest first, keyset-paginated on (created_at, posting id):
+    the page and the position after its last item (``None`` on the last page)."""
+    other, other_acc = aliased(Posting), aliased(Account)
+    stmt = (
+        select(
+            Posting.id,
+            Posting.amount,
+            Posting.balance_after,
+            Posting.created_at,
+            JournalEntry.transfer_id,
+            JournalEntry.description,
+            other_acc.owner_user_id,
+        )
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(other, and_(other.entry_id == Posting.entry_id, other.id != Posting.id))
+        .join(other_acc, other_acc.id == other.account_id)
+        .where(Posting.account_id == account)
+    )
+    if before is not None:
+        stmt = stmt.where(tuple_(Posting.created_at, Posting.id) < tuple_(*before))
+    stmt = stmt.order_by(Posting.created_at.desc(), Posting.id.desc()).limit(limit + 1)
+    rows = session.execute(stmt).all()
+    items = [
+        HistoryItem(
+            transfer_id=row.transfer_id,
+            amount=row.amount,
+            balance_after=row.balance_after,
+            description=row.description,
+            counterparty_id=row.owner_user_id,
+            created_at=row.created_at,
+        )
+        for row in rows[:limit]
+    ]
+    after = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        after = (last.created_at, last.id)
+    return items, after

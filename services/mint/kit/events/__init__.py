@@ -10,11 +10,17 @@ from mint.kit.events.cloudevents import (
     MalformedEvent,
     build_headers,
     header_dict,
-    rfc3339,
     to_json_data,
 )
-from mint.kit.events.consumer import ConsumerRunner, ConsumerSpec, Handler
-from mint.kit.events.outbox import OutboxRelay, emit
+from mint.kit.events.consumer import (
+    ConsumerRunner,
+    ConsumerSpec,
+    ContractHandler,
+    Handler,
+    Route,
+    on,
+)
+from mint.kit.events.outbox import OutboxRelay, emit, emit_untyped
 from mint.kit.events.tables import (
     OUTBOX,
     PROCESSED_EVENTS,
@@ -30,19 +36,22 @@ __all__ = [
     "TOPICS",
     "ConsumerRunner",
     "ConsumerSpec",
+    "ContractHandler",
     "Event",
     "Handler",
     "MalformedEvent",
     "OutboxRelay",
+    "Route",
     "add_event_tables",
     "build_headers",
     "create_event_tables",
     "dlq_topic",
     "drop_event_tables",
     "emit",
+    "emit_untyped",
     "ensure_topics",
     "header_dict",
+    "on",
     "partitions_for",
-    "rfc3339",
     "to_json_data",
 ]

@@ -11,6 +11,8 @@ from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
 
+from mint.kit.time import parse_rfc3339, rfc3339
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
@@ -75,18 +77,6 @@ def to_json_data(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [to_json_data(v) for v in value]
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable event data")
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 UTC with a ``Z`` (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_rfc3339(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def encode_data(data: Any) -> bytes:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from mint.kit.db import utcnow
 from mint.kit.events.cloudevents import Event, HeaderList, MalformedEvent, header_dict
 from mint.kit.events.tables import PROCESSED_EVENTS
 from mint.kit.events.topics import dlq_topic, ensure_topics
@@ -26,25 +25,77 @@ from mint.kit.telemetry import (
     extract_context,
 )
 from mint.kit.telemetry import tracer as get_tracer
+from mint.kit.time import utcnow
 
 if TYPE_CHECKING:
-    from mint.kit.service import ServiceContext
+    from mint.contracts import EventContract
+    from mint.kit.config import KitSettings
+    from mint.kit.db import Database
 
 log = structlog.get_logger("mint.events.consumer")
 
-Handler = Callable[["ServiceContext", Session, Event], None]
+C = TypeVar("C", bound="EventContract")
+#: A handler of one contract: the session of the transaction that records the event as
+#: processed, the event's data as its model, and the envelope (id, actor, time, …).
+ContractHandler = Callable[[Session, C, Event], None]
+#: A handler of every event of its topics, undecoded (the kit's tests of the machinery).
+Handler = Callable[[Session, Event], None]
+
+
+@dataclass(frozen=True)
+class Route(Generic[C]):
+    contract: type[C]
+    handler: ContractHandler[C]
+
+
+def on(contract: type[C], handler: ContractHandler[C]) -> Route[C]:
+    """``on(UserRegistered, create_wallet)``: call ``handler`` for each event of that type."""
+    return Route(contract, handler)
 
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A consumer group of a service: its topics and the handler called once per event.
+    """A consumer group of a service and what it does with each event, once.
 
-    The handler runs inside the transaction that records ``(group, event id)`` in
-    ``processed_events``; raising rolls both back and the event is retried."""
+    ``routes`` dispatch by contract: the group subscribes to their topics, decodes each event
+    of a routed type into its model (data that does not fit goes straight to the DLQ) and
+    ignores the other types of those topics. A handler runs inside the transaction that
+    records ``(group, event id)`` in ``processed_events``; raising rolls both back and the
+    event is retried."""
 
     group: str
-    topics: Sequence[str]
-    handler: Handler
+    routes: Sequence[Route[Any]] = ()
+    topics: Sequence[str] = ()  # subscribed besides the routes' topics (with ``handler``)
+    handler: Handler | None = None  # every event of ``topics``, undecoded
+    _by_type: dict[str, Route[Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, Route[Any]] = {}
+        for route in self.routes:
+            if route.contract.TYPE in by_type:
+                raise ValueError(f"{self.group}: two handlers for {route.contract.TYPE}")
+            by_type[route.contract.TYPE] = route
+        object.__setattr__(self, "_by_type", by_type)
+
+    @property
+    def subscribed(self) -> list[str]:
+        topics = {route.contract.TOPIC for route in self.routes} | set(self.topics)
+        return sorted(topics)
+
+    def bind(self, event: Event) -> Callable[[Session], None] | None:
+        """What to do with ``event`` in the processing transaction (None: not ours to handle).
+        Raises ``MalformedEvent`` when a routed type's data does not fit its contract."""
+        route = self._by_type.get(event.type)
+        if route is not None:
+            try:
+                data = route.contract.from_data(event.data)
+            except ValueError as exc:
+                raise MalformedEvent(str(exc)) from exc
+            return lambda session: route.handler(session, data, event)
+        handler = self.handler
+        if handler is not None and event.topic in self.topics:
+            return lambda session: handler(session, event)
+        return None
 
 
 class _Stopped(Exception):
@@ -56,15 +107,17 @@ class ConsumerRunner:
 
     def __init__(
         self,
-        ctx: ServiceContext,
         spec: ConsumerSpec,
         *,
+        db: Database,
+        settings: KitSettings,
+        service: str,
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
-        self.ctx = ctx
+        self.db = db
         self.spec = spec
-        self.settings = ctx.settings
-        self.group_id = f"mint.{ctx.service.name}.{spec.group}"
+        self.settings = settings
+        self.group_id = f"{settings.consumer_group_prefix}.{service}.{spec.group}"
         self._extra_config = dict(consumer_config or {})
         self._producer: Producer | None = None
         self._tracer = get_tracer("mint.events")
@@ -75,8 +128,8 @@ class ConsumerRunner:
         if not self._ensure_topics(stop):
             return
         consumer = Consumer(self._consumer_config())
-        consumer.subscribe(list(self.spec.topics))
-        log.info("consumer_started", group=self.group_id, topics=list(self.spec.topics))
+        consumer.subscribe(list(self.spec.subscribed))
+        log.info("consumer_started", group=self.group_id, topics=list(self.spec.subscribed))
         try:
             while not stop.is_set():
                 msg = consumer.poll(0.5)
@@ -117,7 +170,9 @@ class ConsumerRunner:
         warned = False
         while not stop.is_set():
             try:
-                ensure_topics(self.settings.kafka_bootstrap_servers, self.spec.topics, timeout=10)
+                ensure_topics(
+                    self.settings.kafka_bootstrap_servers, self.spec.subscribed, timeout=10
+                )
                 return True
             except KafkaException as exc:
                 if not warned:
@@ -163,6 +218,7 @@ class ConsumerRunner:
         topic = msg.topic() or ""
         try:
             event = Event.from_message(msg)
+            action = self.spec.bind(event)
         except MalformedEvent as exc:
             log.warning(
                 "consumer_malformed_event", group=self.group_id, topic=topic, error=str(exc)
@@ -170,17 +226,20 @@ class ConsumerRunner:
             CONSUMER_FAILED.labels(self.spec.group, topic).inc()
             self._dead_letter(msg, exc, attempts=1, stop=stop)
             return
+        if action is None:
+            log.debug("consumer_event_ignored", group=self.group_id, event_type=event.type)
+            return
         max_attempts = self.settings.consumer_max_attempts
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._handle(event)
+                self._handle(event, action)
                 CONSUMER_PROCESSED.labels(self.spec.group, topic).inc()
                 return
             except Exception as exc:
                 CONSUMER_FAILED.labels(self.spec.group, topic).inc()
-                if isinstance(exc, DBAPIError) and not self.ctx.database().ping():
+                if isinstance(exc, DBAPIError) and not self.db.ping():
                     # The database is down: not the event's fault. Wait, never dead-letter.
                     log.warning("consumer_database_unavailable", group=self.group_id)
                     attempt -= 1
@@ -204,7 +263,7 @@ class ConsumerRunner:
         if stop.wait(seconds):
             raise _Stopped
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Event, action: Callable[[Session], None]) -> None:
         with (
             self._tracer.start_as_current_span(
                 f"{event.topic} process",
@@ -220,7 +279,7 @@ class ConsumerRunner:
                     "cloudevents.event_type": event.type,
                 },
             ) as span,
-            self.ctx.database().session() as session,
+            self.db.session() as session,
         ):
             claimed = session.execute(
                 pg_insert(PROCESSED_EVENTS)
@@ -232,7 +291,7 @@ class ConsumerRunner:
                 span.set_attribute("mint.duplicate", True)
                 log.debug("consumer_duplicate_skipped", group=self.group_id, event_id=event.id)
                 return
-            self.spec.handler(self.ctx, session, event)  # an exception is recorded on the span
+            action(session)  # an exception is recorded on the span
 
     # ---- dead letters -----------------------------------------------------------------------
 

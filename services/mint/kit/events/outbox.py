@@ -19,15 +19,17 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from mint.kit.db import utcnow
 from mint.kit.events.cloudevents import build_headers, encode_data, to_json_data
 from mint.kit.events.tables import OUTBOX
 from mint.kit.events.topics import ensure_topics
 from mint.kit.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, extract_context, inject_context
 from mint.kit.telemetry import tracer as get_tracer
+from mint.kit.time import utcnow
 
 if TYPE_CHECKING:
-    from mint.kit.service import ServiceContext
+    from mint.contracts import EventContract
+    from mint.kit.config import KitSettings
+    from mint.kit.db import Database
 
 log = structlog.get_logger("mint.events.outbox")
 
@@ -45,6 +47,30 @@ def _wake_relays(_: Session) -> None:
 
 def emit(
     session: Session,
+    event: EventContract,
+    *,
+    actor: str | uuid.UUID,
+    key: str | uuid.UUID | None = None,
+    subject: str | uuid.UUID | None = None,
+) -> str:
+    """Write ``event`` (a model of :mod:`mint.contracts`) to the outbox in ``session``'s
+    transaction and return its id (``ce_id``). Topic, type, source, partition key and subject
+    come from the contract; ``key`` / ``subject`` override them where the contract cannot know
+    (rare). Nothing is published unless the transaction commits."""
+    return emit_untyped(
+        session,
+        topic=event.TOPIC,
+        type=event.TYPE,
+        subject=subject if subject is not None else event.subject(),
+        data=event.to_data(),
+        key=key if key is not None else event.key(),
+        actor=actor,
+        source=event.SOURCE,
+    )
+
+
+def emit_untyped(
+    session: Session,
     *,
     topic: str,
     type: str,
@@ -54,7 +80,8 @@ def emit(
     actor: str | uuid.UUID,
     source: str,
 ) -> str:
-    """Write one event to the outbox in ``session``'s transaction and return its id (``ce_id``).
+    """The outbox primitive under :func:`emit`, for events without a contract (the kit's own
+    tests of the machinery). Services emit contracts.
 
     Nothing is published unless the transaction commits. The current trace context is stored
     with the row so the relay's publish span (and every consumer) continues this trace.
@@ -120,16 +147,16 @@ class OutboxRelay:
 
     def __init__(
         self,
-        ctx: ServiceContext,
+        db: Database,
+        settings: KitSettings,
         *,
         batch_size: int = 500,
         max_backoff_seconds: float = 10.0,
         message_timeout_ms: int = 10_000,
         producer_config: Mapping[str, Any] | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.db = ctx.database()
-        self.settings = ctx.settings
+        self.db = db
+        self.settings = settings
         self.batch_size = batch_size
         self.max_backoff = max_backoff_seconds
         self._message_timeout_ms = message_timeout_ms
@@ -315,7 +342,7 @@ class OutboxRelay:
         if self._producer is None:
             config: dict[str, Any] = {
                 "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "client.id": f"mint-{self.ctx.service.name}-outbox",
+                "client.id": f"mint-{self.settings.service_name}-outbox",
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,

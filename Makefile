@@ -31,7 +31,8 @@ test: install
 lint: install
 	$(BIN)/ruff check services operator tests
 	$(BIN)/ruff format --check services operator tests
-	$(BIN)/mypy services/mint/kit
+	$(BIN)/mypy services/mint operator/mint_operator
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff format services operator tests

@@ -75,7 +75,10 @@ def test_profile_from_registration_then_basic_on_verification(kyc: Kyc) -> None:
     body = kyc.get(user).json()
     assert body["tier"] == "UNVERIFIED" and body["status"] == "NONE"
     assert body["documents"] == [] and body["country"] is None
-    assert [e.data for e in kyc.events(user, "kyc.profile_created")] == [{"user_id": str(user)}]
+    created = kyc.events(user, "kyc.profile_created")
+    assert [e.data for e in created] == [{"user_id": str(user)}]
+    profile_id = str(kyc.profile(user).id)  # type: ignore[union-attr]
+    assert created[0].subject == profile_id  # kyc events are about the profile
     verified_id = kyc.publish("auth.events", "auth.user_verified", {"user_id": str(user)}, key=user)
     wait_until(lambda: kyc.get(user).json()["tier"] == "BASIC", what="BASIC")
     kyc.publish(
@@ -88,6 +91,7 @@ def test_profile_from_registration_then_basic_on_verification(kyc: Kyc) -> None:
     assert [e.data for e in upgrades] == [
         {"user_id": str(user), "previous_tier": "UNVERIFIED", "new_tier": "BASIC"}
     ]
+    assert [(e.subject, e.actor) for e in upgrades] == [(profile_id, "system")]
     wait_until(lambda: all(e.published_at for e in kyc.events(user)), what="relay publishes")
 
 
@@ -129,7 +133,7 @@ def test_limits_follow_the_tier_and_the_limits_file(kyc: Kyc) -> None:
         assert kyc.client.get("/readyz").json()["limits_version"] == "kyc-1"
     finally:
         kyc.set_limits(default_limits().version)
-        wait_until(lambda: kyc.ctx.limits.version == default_limits().version, what="reset")
+        wait_until(lambda: kyc.limits.version == default_limits().version, what="reset")
 
 
 # ---- documents ----------------------------------------------------------------------------
@@ -320,6 +324,8 @@ def test_approval_event_verifies_once_and_raises_the_limits(kyc: Kyc) -> None:
     check = kyc.stub().CheckLimits(pb.CheckLimitsRequest(user_id=str(user), amount=900_000))
     assert check.allowed and check.tier == "VERIFIED"
     assert kyc.submit(user).json()["code"] == "already_verified"
+    locked = kyc.put_profile(user, country="FR", full_name="B", date_of_birth="1980-01-01")
+    assert locked.status_code == 409 and locked.json()["code"] == "profile_locked"
 
 
 def test_rejection_event_keeps_the_tier_and_allows_a_new_submission(kyc: Kyc) -> None:
@@ -328,9 +334,9 @@ def test_rejection_event_keeps_the_tier_and_allows_a_new_submission(kyc: Kyc) ->
     wait_until(lambda: kyc.get(user).json()["status"] == "REJECTED", what="REJECTED")
     body = kyc.get(user).json()
     assert (body["tier"], body["rejection_reason"]) == ("BASIC", "document is blurred")
-    assert [e.data for e in kyc.events(user, "kyc.verification_failed")] == [
-        {"user_id": str(user), "reason": "document is blurred"}
-    ]
+    [failed] = kyc.events(user, "kyc.verification_failed")
+    assert failed.data == {"user_id": str(user), "reason": "document is blurred"}
+    assert failed.subject == str(kyc.profile(user).id)  # type: ignore[union-attr]
     assert kyc.upload(user, "SELFIE", make_png(rgb=(1, 2, 3))).status_code == 201
     again = kyc.submit(user)
     assert again.status_code == 202 and again.json()["rejection_reason"] is None

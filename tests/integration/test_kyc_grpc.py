@@ -4,6 +4,7 @@ the service runner): CheckLimits, GetProfile, ListPendingQueue, GetDocument; and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -93,7 +94,10 @@ def test_get_profile_and_pending_queue(kyc: Kyc) -> None:
     assert {d.type for d in profile.documents} == {"PASSPORT", "SELFIE"}
     with pytest.raises(grpc.RpcError) as exc:
         stub.GetProfile(pb.GetProfileRequest(user_id=str(uuid.uuid4())))
-    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (exc.value.code(), exc.value.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "profile_not_found",
+    )
     seen: list[str] = []
     token = ""
     while True:
@@ -106,6 +110,32 @@ def test_get_profile_and_pending_queue(kyc: Kyc) -> None:
     assert len(seen) == len(set(seen))
     mine = [u for u in seen if u in {str(x) for x in users}]
     assert mine == [str(u) for u in users]  # oldest submission first
+
+
+def test_malformed_requests_are_invalid_argument(kyc: Kyc) -> None:
+    stub = kyc.stub()
+    calls: list[tuple[Callable[[], object], str]] = [
+        (lambda: stub.GetProfile(pb.GetProfileRequest(user_id="nope")), "invalid_user_id"),
+        (
+            lambda: stub.ListPendingQueue(pb.ListPendingQueueRequest(page_size=101)),
+            "invalid_page_size",
+        ),
+        (
+            lambda: stub.ListPendingQueue(pb.ListPendingQueueRequest(page_token="garbage")),
+            "invalid_page_token",
+        ),
+        (
+            lambda: list(stub.GetDocument(pb.GetDocumentRequest(document_id="nope"))),
+            "invalid_document_id",
+        ),
+    ]
+    for call, details in calls:
+        with pytest.raises(grpc.RpcError) as exc:
+            call()
+        assert (exc.value.code(), exc.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            details,
+        )
 
 
 def test_get_document_streams_the_bytes(kyc: Kyc) -> None:
@@ -125,11 +155,14 @@ def test_get_document_streams_the_bytes(kyc: Kyc) -> None:
     assert first.user_id == str(user) and first.type == "PASSPORT"
     with pytest.raises(grpc.RpcError) as exc:
         list(kyc.stub().GetDocument(pb.GetDocumentRequest(document_id=str(uuid.uuid4()))))
-    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (exc.value.code(), exc.value.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "document_not_found",
+    )
 
 
 def test_readyz_reports_storage_and_limits(kyc: Kyc) -> None:
     body = kyc.client.get("/readyz").json()
     assert body["status"] == "ok"
     assert body["checks"] == {"database": "ok", "limits": "ok", "storage": "ok"}
-    assert body["limits_version"] == kyc.ctx.limits.version
+    assert body["limits_version"] == kyc.limits.version

@@ -1,14 +1,17 @@
 """kyc rules without I/O: the limits check (table-driven + properties), submission
-requirements, content sniffing, file names and profile details."""
+requirements and review rules, the review queue's pages, content sniffing, file names and
+profile details."""
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mint.kit.domain import Conflict, Invalid, Refused
 from mint.kit.limits import TierLimits
 from mint.kyc import domain
 
@@ -46,6 +49,25 @@ def test_check_limits_table(
 def test_check_limits_refuses_nonsense(amount: int, today: int, month: int) -> None:
     with pytest.raises(ValueError):
         domain.check_limits(BASIC, amount, today, month)
+
+
+@pytest.mark.parametrize(
+    ("amount", "today", "month", "code"),
+    [(0, 0, 0, "invalid_amount"), (-5, 0, 0, "invalid_amount"), (1, -1, 0, "invalid_usage")],
+)
+def test_limits_requests_are_validated(amount: int, today: int, month: int, code: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        domain.validate_limits_request(amount, today, month)
+    assert refused.value.code == code
+    domain.validate_limits_request(1, 0, 0)
+
+
+def test_only_the_limits_currency_is_checked() -> None:
+    domain.check_currency("", "USD")
+    domain.check_currency("USD", "USD")
+    with pytest.raises(Refused) as refused:
+        domain.check_currency("EUR", "USD")
+    assert refused.value.code == "unsupported_currency"
 
 
 @st.composite
@@ -103,6 +125,57 @@ def test_check_limits_properties(
 )
 def test_submission_problems(tier: str, status: str, docs: set[str], problems: list[str]) -> None:
     assert domain.submission_problems(tier, status, docs) == problems
+
+
+def test_refused_submission_names_the_first_problem_and_lists_all() -> None:
+    with pytest.raises(Refused) as refused:
+        domain.refuse_submission("UNVERIFIED", "NONE", {"SELFIE"})
+    assert refused.value.code == "tier_too_low"
+    assert refused.value.extra == {"missing": ["tier_too_low", "id_document_missing"]}
+    domain.refuse_submission("BASIC", "REJECTED", {"PASSPORT", "SELFIE"})
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("PENDING_REVIEW", "review_in_progress"), ("APPROVED", "profile_locked")],
+)
+def test_details_are_locked_under_review_and_once_approved(status: str, code: str) -> None:
+    with pytest.raises(Conflict) as refused:
+        domain.refuse_detail_change(status)
+    assert refused.value.code == code
+    for open_status in ("NONE", "REJECTED"):
+        domain.refuse_detail_change(open_status)
+
+
+def test_rejection_reason_is_trimmed_cut_and_never_empty() -> None:
+    assert domain.rejection_reason("  blurred  ") == "blurred"
+    assert domain.rejection_reason("x" * 5000) == "x" * domain.MAX_REASON_LENGTH
+    for empty in (None, "", "   "):
+        assert domain.rejection_reason(empty) == "rejected"
+
+
+def test_queue_pages() -> None:
+    assert domain.page_size(0) == domain.DEFAULT_PAGE_SIZE
+    assert domain.page_size(domain.MAX_PAGE_SIZE) == domain.MAX_PAGE_SIZE
+    for bad in (-1, domain.MAX_PAGE_SIZE + 1):
+        with pytest.raises(Invalid):
+            domain.page_size(bad)
+    position = (datetime(2026, 1, 31, 12, 0, tzinfo=UTC), uuid.uuid4())
+    assert domain.decode_queue_token(domain.encode_queue_token(*position)) == position
+    with pytest.raises(Invalid) as refused:
+        domain.decode_queue_token("not-a-token")
+    assert refused.value.code == "invalid_page_token"
+
+
+def test_ids_and_tiers_are_parsed() -> None:
+    user = uuid.uuid4()
+    assert domain.parse_id(str(user), "invalid_user_id") == user
+    with pytest.raises(Invalid) as refused:
+        domain.parse_id("nope", "invalid_user_id")
+    assert refused.value.code == "invalid_user_id"
+    assert [domain.parse_tier(t) for t in ("UNVERIFIED", "BASIC", "VERIFIED")] == list(domain.TIERS)
+    with pytest.raises(ValueError):
+        domain.parse_tier("GOLD")
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StrictInt,
     StringConstraints,
     ValidationError,
@@ -27,7 +24,7 @@ from pydantic import (
 
 from mint.contracts import money
 from mint.kit import catalog
-from mint.kit.time import parse_rfc3339, rfc3339
+from mint.kit.time import Instant as Instant
 
 
 class ContractError(ValueError):
@@ -51,22 +48,6 @@ class ContractError(ValueError):
 # ---- shared field types -----------------------------------------------------------------------
 
 
-def _instant(value: object) -> datetime:
-    """A tz-aware UTC datetime from a datetime (naive = UTC) or an RFC 3339 string."""
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
-    if isinstance(value, str):
-        return parse_rfc3339(value)
-    raise ValueError("expected an RFC 3339 timestamp")
-
-
-#: An instant: validated to tz-aware UTC, rendered in JSON as ``2026-01-31T12:00:00.000000Z``.
-Instant = Annotated[
-    datetime,
-    BeforeValidator(_instant),
-    PlainSerializer(rfc3339, return_type=str, when_used="json"),
-]
 #: An amount in integer minor units (never a float, a bool or a string).
 Amount = Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=money.MAX_AMOUNT)]
 #: A count or a sum that may be zero.

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 
 from mint.infra import EmbeddedInfra
-from mint.kit.runner import implemented_services, load_service
+from mint.kit.catalog import CAPABILITIES
+from mint.kit.runner import implemented_services
 
 DEFAULT_LIMITS = Path(__file__).resolve().parents[1] / "kit" / "limits_default.yaml"
 
@@ -27,7 +28,7 @@ def prepare(root: Path) -> None:
 
 
 def database_owners(services: list[str]) -> list[str]:
-    return [s for s in services if load_service(s).has_database]
+    return [s for s in services if CAPABILITIES[s].database]
 
 
 def run_dev(root: Path) -> None:

@@ -25,6 +25,7 @@ import structlog
 import uvicorn
 
 from mint.infra import InfraEndpoints
+from mint.kit.catalog import CAPABILITIES
 from mint.kit.config import GRPC_PORTS, HTTP_PORTS
 
 log = structlog.get_logger("mint.dev")
@@ -98,6 +99,10 @@ class Platform:
         return path.read_text().strip()
 
     def env_for(self, name: str) -> dict[str, str]:
+        """The environment of ``name``'s process: what every service reads, plus what its
+        capabilities (``mint.kit.catalog.CAPABILITIES``) say it needs — as the operator
+        gives its Deployment."""
+        caps = CAPABILITIES[name]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINT_")}
         env.update(
             {
@@ -112,19 +117,23 @@ class Platform:
                 "MINT_PUBLIC_URL": f"http://localhost:{self.gateway_port}",
                 "MINT_AUTH_URL": f"http://127.0.0.1:{self.http_ports.get('auth', 4001)}",
                 "MINT_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
-                "MINT_SIGNING_KEYS_DIR": str(self.root / "keys"),
-                "MINT_LIMITS_FILE": str(self.root / "limits.yaml"),
-                "MINT_SMTP_URL": self.infra.smtp_url,
-                "MINT_S3_ENDPOINT": self.infra.s3_endpoint,
-                "MINT_S3_ACCESS_KEY": self.infra.s3_access_key,
-                "MINT_S3_SECRET_KEY": self.infra.s3_secret_key,
                 "MINT_WEBHOOK_ALLOW_INSECURE_LOOPBACK": "true",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if caps.signing_keys:
+            env["MINT_SIGNING_KEYS_DIR"] = str(self.root / "keys")
+        if caps.limits:
+            env["MINT_LIMITS_FILE"] = str(self.root / "limits.yaml")
+        if caps.smtp:
+            env["MINT_SMTP_URL"] = self.infra.smtp_url
+        if caps.object_storage:
+            env["MINT_S3_ENDPOINT"] = self.infra.s3_endpoint
+            env["MINT_S3_ACCESS_KEY"] = self.infra.s3_access_key
+            env["MINT_S3_SECRET_KEY"] = self.infra.s3_secret_key
         for svc, port in self.grpc_ports.items():
             env[f"MINT_{svc.upper()}_GRPC"] = f"127.0.0.1:{port}"
-        if name in self.databases:
+        if caps.database:
             env["MINT_DATABASE_URL"] = self.databases[name]
         env.update(self.extra_env)
         return env

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 
 def utcnow() -> datetime:
@@ -38,16 +38,22 @@ def parse_rfc3339(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+def _instant(value: object) -> datetime:
+    """A tz-aware UTC datetime from a datetime (naive = UTC) or an RFC 3339 string — not from
+    a number or any other of pydantic's lax forms."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    if isinstance(value, str):
+        return parse_rfc3339(value)
+    raise ValueError("expected an RFC 3339 timestamp")
 
 
-#: A datetime field of a pydantic model (API schemas, event contracts): read as UTC, written
-#: as :func:`rfc3339` in JSON.
+#: A datetime field of a pydantic model (API schemas, event contracts): validated to a
+#: tz-aware UTC datetime, written as :func:`rfc3339` in JSON, ``date-time`` in OpenAPI.
 Instant = Annotated[
     datetime,
-    AfterValidator(_as_utc),
+    BeforeValidator(_instant),
     PlainSerializer(rfc3339, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]

@@ -1,22 +1,29 @@
-"""KYC rules, no I/O: tiers and statuses, the limits check, submission requirements, document
-types by content, and the validation of profile details."""
+"""KYC rules, no I/O: tiers and statuses, the limits check, submission requirements, review
+decisions, the review queue's page rules, document types by content, and the validation of
+profile details. Refusals are the kit's domain errors (mint.kit.domain)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Final, Literal, get_args
 
 import pycountry
 
+from mint.contracts.kyc import Tier
+from mint.kit import pagination
+from mint.kit.domain import Conflict, Invalid, Refused
 from mint.kit.limits import TierLimits
 
 # ---- vocabulary ---------------------------------------------------------------------------
 
-UNVERIFIED, BASIC, VERIFIED = "UNVERIFIED", "BASIC", "VERIFIED"
-TIERS = (UNVERIFIED, BASIC, VERIFIED)
+UNVERIFIED: Final = "UNVERIFIED"
+BASIC: Final = "BASIC"
+VERIFIED: Final = "VERIFIED"
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 NONE, PENDING_REVIEW, APPROVED, REJECTED = "NONE", "PENDING_REVIEW", "APPROVED", "REJECTED"
 STATUSES = (NONE, PENDING_REVIEW, APPROVED, REJECTED)
@@ -37,7 +44,23 @@ DOCUMENT_STATUSES = (DOC_UPLOADED, DOC_SUBMITTED, DOC_APPROVED, DOC_REJECTED)
 
 
 def tier_rank(tier: str) -> int:
-    return TIERS.index(tier)
+    return TIERS.index(parse_tier(tier))
+
+
+def parse_tier(value: str) -> Tier:
+    """A tier read back from storage, typed (``ValueError`` for anything else)."""
+    for tier in TIERS:
+        if value == tier:
+            return tier
+    raise ValueError(f"unknown tier {value!r}")
+
+
+def parse_id(value: str, code: str) -> uuid.UUID:
+    """A UUID from a request field; ``Invalid(code)`` when it is not one."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise Invalid(code, f"not a UUID: {value!r}") from None
 
 
 # ---- limits -------------------------------------------------------------------------------
@@ -63,6 +86,7 @@ def check_limits(
     headroom (per_transaction first, then daily, on ties), so ``remaining`` is always what the
     user can still move under the limit reported."""
     if amount <= 0 or used_today < 0 or used_this_month < 0:
+        # callers refuse these first (validate_limits_request); reaching here is a bug
         raise ValueError("amount must be positive and usage non-negative")
     headrooms: list[tuple[Violation, int, int]] = [
         ("per_transaction", limits.per_transaction, limits.per_transaction),
@@ -76,7 +100,21 @@ def check_limits(
     return LimitCheck(allowed=False, violated=name, remaining=remaining, limit_value=value)
 
 
-# ---- submission ---------------------------------------------------------------------------
+def validate_limits_request(amount: int, used_today: int, used_this_month: int) -> None:
+    """What a caller of the limits check must send: a positive amount, non-negative usage."""
+    if amount <= 0:
+        raise Invalid("invalid_amount", "amount must be positive")
+    if used_today < 0 or used_this_month < 0:
+        raise Invalid("invalid_usage", "usage must not be negative")
+
+
+def check_currency(requested: str, limits_currency: str) -> None:
+    """An empty currency means the limits' own; any other one is refused."""
+    if requested and requested != limits_currency:
+        raise Refused("unsupported_currency", f"limits are in {limits_currency}")
+
+
+# ---- submission and review ----------------------------------------------------------------
 
 
 def submission_problems(tier: str, status: str, document_types: set[str]) -> list[str]:
@@ -97,6 +135,60 @@ def submission_problems(tier: str, status: str, document_types: set[str]) -> lis
     if SELFIE not in document_types:
         missing.append("selfie_missing")
     return missing
+
+
+def refuse_submission(tier: str, status: str, document_types: set[str]) -> None:
+    """Refused with the most fundamental problem; ``missing`` lists every unmet requirement."""
+    problems = submission_problems(tier, status, document_types)
+    if problems:
+        raise Refused(problems[0], missing=problems)
+
+
+def refuse_while_in_review(status: str) -> None:
+    """Nothing about a profile changes while a reviewer looks at it."""
+    if status == PENDING_REVIEW:
+        raise Conflict("review_in_progress", "the profile is under review")
+
+
+def refuse_detail_change(status: str) -> None:
+    """Details may change until the review approved them."""
+    refuse_while_in_review(status)
+    if status == APPROVED:
+        raise Conflict("profile_locked", "a verified profile cannot be changed")
+
+
+MAX_REASON_LENGTH = 1000
+
+
+def rejection_reason(reason: str | None) -> str:
+    """What a rejection records and tells the user: the reviewer's reason, trimmed and cut to
+    ``MAX_REASON_LENGTH`` characters, or ``rejected`` when it says nothing."""
+    return (reason or "").strip()[:MAX_REASON_LENGTH] or "rejected"
+
+
+# ---- the review queue ---------------------------------------------------------------------
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+
+
+def page_size(requested: int) -> int:
+    """0 asks for the default page size."""
+    size = requested or DEFAULT_PAGE_SIZE
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise Invalid("invalid_page_size", f"page_size must be 1-{MAX_PAGE_SIZE}")
+    return size
+
+
+def encode_queue_token(submitted_at: datetime, profile_id: uuid.UUID) -> str:
+    return pagination.encode_cursor(submitted_at, profile_id)
+
+
+def decode_queue_token(token: str) -> tuple[datetime, uuid.UUID]:
+    """Inverse of :func:`encode_queue_token`; ``Invalid("invalid_page_token")`` when tampered."""
+    try:
+        return pagination.decode_cursor(token, uuid.UUID)
+    except pagination.InvalidCursor:
+        raise Invalid("invalid_page_token", "page token is not valid") from None
 
 
 # ---- documents ----------------------------------------------------------------------------

@@ -4,66 +4,65 @@ redelivered event has exactly one effect; the transitions themselves are conditi
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import structlog
 from sqlalchemy.orm import Session
 
-from mint.kit.events import ConsumerSpec, Event
-from mint.kit.service import ServiceContext
-from mint.kyc import store
+from mint.contracts.admin import KycApproved, KycDecision, KycRejected
+from mint.contracts.auth import UserRegistered, UserVerified
+from mint.kit.events import ConsumerSpec, Event, on
+from mint.kyc import actions
 
 log = structlog.get_logger("mint.kyc.events")
 
-MAX_REASON_LENGTH = 1000
+
+def _actor(event: Event) -> str:
+    return event.actor or "system"
 
 
-def _uuid(data: dict[str, Any], key: str) -> uuid.UUID:
-    """A required UUID field of the event data (a malformed event fails → retried → DLQ)."""
-    try:
-        return uuid.UUID(str(data[key]))
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"event data needs a valid {key!r}") from exc
+def create_profile(session: Session, data: UserRegistered, event: Event) -> None:
+    _, created = actions.ensure_profile(session, data.user_id, actor=_actor(event))
+    log.info("kyc_profile_created" if created else "kyc_profile_exists", user_id=str(data.user_id))
 
 
-def handle_auth_event(ctx: ServiceContext, session: Session, event: Event) -> None:
-    if event.type == "auth.user_registered":
-        user_id = _uuid(event.data, "user_id")
-        _, created = store.ensure_profile(session, user_id, actor=event.actor or "system")
-        log.info("kyc_profile_created" if created else "kyc_profile_exists", user_id=str(user_id))
-    elif event.type == "auth.user_verified":
-        user_id = _uuid(event.data, "user_id")
-        upgraded = store.upgrade_to_basic(session, user_id, actor=event.actor or "system")
-        log.info("kyc_tier_basic" if upgraded else "kyc_tier_unchanged", user_id=str(user_id))
+def upgrade_to_basic(session: Session, data: UserVerified, event: Event) -> None:
+    upgraded = actions.upgrade_to_basic(session, data.user_id, actor=_actor(event))
+    log.info("kyc_tier_basic" if upgraded else "kyc_tier_unchanged", user_id=str(data.user_id))
 
 
-def handle_admin_event(ctx: ServiceContext, session: Session, event: Event) -> None:
-    if event.type not in ("admin.kyc_approved", "admin.kyc_rejected"):
-        return
-    approve = event.type == "admin.kyc_approved"
-    profile_id = _uuid(event.data, "profile_id")
-    user_id = _uuid(event.data, "user_id")
-    reason = str(event.data.get("reason") or "").strip()[:MAX_REASON_LENGTH] or None
-    applied = store.decide(
-        session,
-        profile_id=profile_id,
-        user_id=user_id,
-        approve=approve,
-        reason=reason,
-        reviewer=event.actor or "system",
+def apply_approval(session: Session, data: KycApproved, event: Event) -> None:
+    applied = actions.approve(
+        session, profile_id=data.profile_id, user_id=data.user_id, reviewer=_actor(event)
     )
+    _log_decision(data, event, "approved", applied)
+
+
+def apply_rejection(session: Session, data: KycRejected, event: Event) -> None:
+    applied = actions.reject(
+        session,
+        profile_id=data.profile_id,
+        user_id=data.user_id,
+        reason=data.reason,
+        reviewer=_actor(event),
+    )
+    _log_decision(data, event, "rejected", applied)
+
+
+def _log_decision(data: KycDecision, event: Event, decision: str, applied: bool) -> None:
     log.info(
         "kyc_decision_applied" if applied else "kyc_decision_ignored",
-        decision="approved" if approve else "rejected",
-        profile_id=str(profile_id),
-        user_id=str(user_id),
+        decision=decision,
+        profile_id=str(data.profile_id),
+        user_id=str(data.user_id),
         event_id=event.id,
         detail=None if applied else "profile not under review (stale or repeated decision)",
     )
 
 
 CONSUMERS = [
-    ConsumerSpec("kyc-auth", ["auth.events"], handle_auth_event),
-    ConsumerSpec("kyc-admin", ["admin.events"], handle_admin_event),
+    ConsumerSpec(
+        "kyc-auth", routes=[on(UserRegistered, create_profile), on(UserVerified, upgrade_to_basic)]
+    ),
+    ConsumerSpec(
+        "kyc-admin", routes=[on(KycApproved, apply_approval), on(KycRejected, apply_rejection)]
+    ),
 ]

@@ -1,36 +1,23 @@
 """gRPC ``mint.kyc.v1.KycService`` for transactions (GetProfile, CheckLimits) and admin
-(GetProfile, ListPendingQueue, GetDocument). Refusals are :class:`Problem` s, which the kit's
-interceptor turns into the matching status with the stable code as details."""
+(GetProfile, ListPendingQueue, GetDocument).
+
+Each RPC opens a unit of work and calls one use case; a refusal is a domain error the kit's
+interceptor answers with the status of its kind and the stable code as details
+(``invalid_user_id`` → INVALID_ARGUMENT, ``profile_not_found`` → NOT_FOUND, …).
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy.orm import Session
+import grpc
 
-from mint.kit.errors import Problem
-from mint.kit.service import ServiceContext
-from mint.kyc import domain, store
-from mint.kyc.documents import open_document
+from mint.kit.time import rfc3339, rfc3339_or_none
+from mint.kyc import actions, domain
 from mint.kyc.models import Document, Profile
 from mint.kyc.v1 import kyc_pb2 as pb
 from mint.kyc.v1 import kyc_pb2_grpc as pb_grpc
-
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
-
-def _id(value: str, code: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Problem(400, code, f"not a UUID: {value!r}") from None
-
-
-def _ts(value: datetime | None) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else ""
+from mint.kyc.wiring import Wiring
 
 
 def document_message(document: Document) -> pb.Document:
@@ -41,11 +28,12 @@ def document_message(document: Document) -> pb.Document:
         content_type=document.content_type,
         size=document.size,
         status=document.status,
-        uploaded_at=_ts(document.uploaded_at),
+        uploaded_at=rfc3339(document.uploaded_at),
     )
 
 
-def profile_message(session: Session, profile: Profile) -> pb.Profile:
+def profile_message(profile: Profile) -> pb.Profile:
+    """The profile with its documents (loaded on access, inside the caller's session)."""
     return pb.Profile(
         profile_id=str(profile.id),
         user_id=str(profile.user_id),
@@ -55,74 +43,74 @@ def profile_message(session: Session, profile: Profile) -> pb.Profile:
         full_name=profile.full_name or "",
         date_of_birth=profile.date_of_birth.isoformat() if profile.date_of_birth else "",
         rejection_reason=profile.rejection_reason or "",
-        submitted_at=_ts(profile.submitted_at),
-        reviewed_at=_ts(profile.reviewed_at),
+        submitted_at=rfc3339_or_none(profile.submitted_at) or "",
+        reviewed_at=rfc3339_or_none(profile.reviewed_at) or "",
         reviewer_id=profile.reviewer_id or "",
-        documents=[document_message(d) for d in store.documents_of(session, profile.id)],
-        created_at=_ts(profile.created_at),
-        updated_at=_ts(profile.updated_at),
+        documents=[document_message(d) for d in profile.documents],
+        created_at=rfc3339(profile.created_at),
+        updated_at=rfc3339(profile.updated_at),
+    )
+
+
+def limits_message(decision: actions.LimitsDecision) -> pb.CheckLimitsResponse:
+    limits = decision.limits
+    return pb.CheckLimitsResponse(
+        allowed=decision.check.allowed,
+        violated=decision.check.violated,
+        limits=pb.TierLimits(
+            per_transaction=limits.per_transaction, daily=limits.daily, monthly=limits.monthly
+        ),
+        remaining=decision.check.remaining,
+        limit_value=decision.check.limit_value,
+        tier=decision.tier,
+        currency=decision.currency,
+        limits_version=decision.limits_version,
     )
 
 
 class KycServicer(pb_grpc.KycServiceServicer):
-    def __init__(self, ctx: ServiceContext) -> None:
-        self.ctx = ctx
-        self.db = ctx.database()
+    def __init__(self, wired: Wiring) -> None:
+        self.wired = wired
+        self.db = wired.db
 
-    def GetProfile(self, request: pb.GetProfileRequest, context: Any) -> pb.Profile:
-        user_id = _id(request.user_id, "invalid_user_id")
+    def GetProfile(
+        self, request: pb.GetProfileRequest, context: grpc.ServicerContext
+    ) -> pb.Profile:
+        user_id = domain.parse_id(request.user_id, "invalid_user_id")
         with self.db.session() as session:
-            profile = store.get_profile(session, user_id)
-            if profile is None:
-                raise Problem(404, "profile_not_found", "no KYC profile for this user")
-            return profile_message(session, profile)
+            return profile_message(actions.get_profile(session, user_id))
 
-    def CheckLimits(self, request: pb.CheckLimitsRequest, context: Any) -> pb.CheckLimitsResponse:
-        user_id = _id(request.user_id, "invalid_user_id")
-        if request.amount <= 0:
-            raise Problem(400, "invalid_amount", "amount must be positive")
-        if request.used_today < 0 or request.used_this_month < 0:
-            raise Problem(400, "invalid_usage", "usage must not be negative")
-        limits = self.ctx.limits.current  # one snapshot for the whole decision
-        if request.currency and request.currency != limits.currency:
-            raise Problem(422, "unsupported_currency", f"limits are in {limits.currency}")
+    def CheckLimits(
+        self, request: pb.CheckLimitsRequest, context: grpc.ServicerContext
+    ) -> pb.CheckLimitsResponse:
+        user_id = domain.parse_id(request.user_id, "invalid_user_id")
         with self.db.session() as session:
-            profile = store.get_profile(session, user_id)
-        tier = profile.tier if profile is not None else domain.UNVERIFIED
-        values = limits.for_tier(tier)
-        result = domain.check_limits(
-            values, request.amount, request.used_today, request.used_this_month
-        )
-        return pb.CheckLimitsResponse(
-            allowed=result.allowed,
-            violated=result.violated,
-            limits=pb.TierLimits(
-                per_transaction=values.per_transaction, daily=values.daily, monthly=values.monthly
-            ),
-            remaining=result.remaining,
-            limit_value=result.limit_value,
-            tier=tier,
-            currency=limits.currency,
-            limits_version=limits.version,
-        )
+            decision = actions.check_limits(
+                session,
+                self.wired.limits,
+                user_id,
+                amount=request.amount,
+                used_today=request.used_today,
+                used_this_month=request.used_this_month,
+                currency=request.currency,
+            )
+        return limits_message(decision)
 
     def ListPendingQueue(
-        self, request: pb.ListPendingQueueRequest, context: Any
+        self, request: pb.ListPendingQueueRequest, context: grpc.ServicerContext
     ) -> pb.ListPendingQueueResponse:
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise Problem(400, "invalid_page_size", f"page_size must be 1-{MAX_PAGE_SIZE}")
         with self.db.session() as session:
-            page = store.pending_queue(session, size, request.page_token)
+            page = actions.pending_queue(session, request.page_size, request.page_token)
             return pb.ListPendingQueueResponse(
-                profiles=[profile_message(session, p) for p in page.profiles],
+                profiles=[profile_message(p) for p in page.profiles],
                 next_page_token=page.next_token,
             )
 
     def GetDocument(
-        self, request: pb.GetDocumentRequest, context: Any
+        self, request: pb.GetDocumentRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.DocumentChunk]:
-        content = open_document(self.ctx, _id(request.document_id, "invalid_document_id"))
+        document_id = domain.parse_id(request.document_id, "invalid_document_id")
+        content = actions.open_document(self.db, self.wired.storage, document_id)
         first = True
         for data in content.chunks:
             if first:

@@ -17,11 +17,12 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata
 from mint.kit.events import add_event_tables
 from mint.kit.idempotency import add_idempotency_table
+from mint.kit.time import utcnow
 
 
 class Base(DeclarativeBase):
@@ -62,6 +63,11 @@ class Profile(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # read-only: documents are written through their own rows (replaced under the profile lock)
+    documents: Mapped[list[Document]] = relationship(
+        viewonly=True, order_by=lambda: (Document.uploaded_at, Document.id)
+    )
 
 
 class Document(Base):

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import structlog
 
-from mint.kit.errors import Problem
 from mint.kit.service import GrpcServicer, Service, ServiceContext
 from mint.kyc.api import router
-from mint.kyc.documents import storage_of
 from mint.kyc.events import CONSUMERS
 from mint.kyc.grpc import KycServicer
 from mint.kyc.models import Base
 from mint.kyc.settings import Settings
+from mint.kyc.storage import StorageUnavailable
 from mint.kyc.v1 import kyc_pb2_grpc
+from mint.kyc.wiring import Wiring, wire
 
 log = structlog.get_logger("mint.kyc")
 
@@ -22,13 +22,13 @@ log = structlog.get_logger("mint.kyc")
 def ensure_bucket(ctx: ServiceContext) -> None:
     """Startup hook: the documents bucket exists (if storage is down, the first upload retries)."""
     try:
-        storage_of(ctx).ensure_bucket()
-    except Problem:
+        ctx.wired(Wiring).storage.ensure_bucket()
+    except StorageUnavailable:
         log.warning("kyc_bucket_not_ready", detail="document storage unreachable at start")
 
 
 def storage_ready(ctx: ServiceContext) -> bool:
-    return storage_of(ctx).ping()
+    return ctx.wired(Wiring).storage.ping()
 
 
 SERVICE = Service(
@@ -41,13 +41,13 @@ SERVICE = Service(
     grpc_servicers=[
         GrpcServicer(
             kyc_pb2_grpc.add_KycServiceServicer_to_server,
-            lambda ctx: KycServicer(ctx),
+            lambda ctx: KycServicer(ctx.wired(Wiring)),
             "mint.kyc.v1.KycService",
         )
     ],
     consumers=CONSUMERS,
     on_startup=[ensure_bucket],
-    uses_limits=True,
     produces_events=True,
     readiness_checks=[("storage", storage_ready)],
+    wire=wire,
 )

@@ -1,5 +1,6 @@
 """Document bytes in S3-compatible storage (the ``minio`` client). Keys are chosen by the
-service (``documents/<profile_id>/<document_id>``) and never shown to users."""
+service (``documents/<profile_id>/<document_id>``) and never shown to users. One
+:class:`DocumentStorage` per running service, built by :func:`mint.kyc.wiring.wire`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from mint.kit.errors import Problem
+from mint.kit.domain import Unavailable
 from mint.kyc.settings import Settings
 
 log = structlog.get_logger("mint.kyc.storage")
@@ -22,9 +23,9 @@ log = structlog.get_logger("mint.kyc.storage")
 CHUNK_SIZE = 64 * 1024
 
 
-class StorageUnavailable(Problem):
-    def __init__(self, detail: str = "document storage is unavailable") -> None:
-        super().__init__(503, "dependency_unavailable", detail)
+class StorageUnavailable(Unavailable):
+    def __init__(self) -> None:
+        super().__init__(detail="document storage is unavailable")
 
 
 def storage_key(profile_id: object, document_id: object) -> str:
@@ -117,15 +118,3 @@ class DocumentStorage:
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("kyc_storage_delete_failed", key=key, error=str(exc))
             return False
-
-
-_STORES: dict[tuple[str, str, str, str], DocumentStorage] = {}
-_STORES_LOCK = threading.Lock()
-
-
-def storage_for(settings: Settings) -> DocumentStorage:
-    key = (settings.s3_endpoint, settings.s3_access_key, settings.s3_region, settings.kyc_bucket)
-    with _STORES_LOCK:
-        if key not in _STORES:
-            _STORES[key] = DocumentStorage(settings)
-        return _STORES[key]

@@ -1,4 +1,6 @@
-"""Streaming ``multipart/form-data`` upload with its bounds enforced as the bytes arrive.
+"""HTTP layer only (imported by :mod:`mint.kyc.api`): the streaming ``multipart/form-data``
+upload of ``POST /documents``, with its bounds enforced as the bytes arrive. Its answers are
+HTTP statuses no domain error kind has (400, 413, 415), so it raises :class:`Problem` itself.
 
 ``Content-Length`` is never trusted: the file part is counted while it streams (413
 ``file_too_large`` past the limit), its type is decided by its first bytes (415
@@ -11,13 +13,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from mint.kit.errors import Problem
+from mint.kyc.actions import NewDocument
 from mint.kyc.domain import MAGIC_BYTES_NEEDED, sniff_content_type
 
 SPOOL_MEMORY_BYTES = 1024 * 1024
@@ -57,6 +60,16 @@ class Upload:
 
     def close(self) -> None:
         self.file.close()
+
+    def document(self, doc_type: str) -> NewDocument:
+        return NewDocument(
+            type=doc_type,
+            content=cast(BinaryIO, self.file),
+            size=self.size,
+            sha256=self.sha256,
+            content_type=self.content_type,
+            file_name=self.file_name,
+        )
 
 
 @dataclass

@@ -15,7 +15,6 @@ Used as ``with run_service(SERVICE, embedded_infra, limits_file=..., **settings)
 from __future__ import annotations
 
 import dataclasses
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mint.dev.platform import free_port
 from mint.infra import EmbeddedInfra
 from mint.kit.events import OUTBOX
 from mint.kit.http import create_app
@@ -36,13 +36,6 @@ from tests.fixtures.tokens import TokenIssuer
 
 INTERNAL_TOKEN = "harness-internal-token"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mint.kit import idempotency
 from mint.transactions import store as txn_store
 from mint.transactions.models import Transaction, Transition
-from mint.wallet import store as wallet_store
+from mint.wallet import actions as wallet_actions
 from tests.integration.transactions_env import BASE, Env, env, kyc
 
 __all__ = ["env", "kyc"]  # module-scoped: the real servers (kyc included)
@@ -154,7 +154,7 @@ def test_refusals(env: Env) -> None:
         r = env.post(alice, "/transfer", body)
         assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
     with env.wallet_db.session() as s:
-        wallet_store.set_frozen(s, bob.id, True)
+        wallet_actions.set_frozen(s, bob.id, True)
     r = env.post(alice, "/transfer", {"recipient_id": str(bob.id), "amount": 1})
     assert (r.status_code, r.json()["code"]) == (422, "recipient_unavailable")
     assert env.txn(r.json()["transaction_id"]).failure_reason == "recipient_unavailable"

@@ -21,10 +21,9 @@ from mint.kit.http import create_app
 from mint.kit.service import ServiceContext
 from mint.transactions import store as txn_store
 from mint.transactions.domain import Status
-from mint.transactions.flow import engine_for
 from mint.transactions.limits import KycLimits
 from mint.transactions.service import SERVICE as TXN_SERVICE
-from mint.wallet import store as wallet_store
+from mint.wallet import actions as wallet_actions
 from tests.integration.transactions_env import BASE, Env, User, env, free_port, kyc
 
 __all__ = ["env", "kyc"]  # module-scoped: the real servers (kyc included)
@@ -73,7 +72,7 @@ def _seed(
 @pytest.fixture
 def clock(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[datetime]:
     """Mid-month "now" for the limits windows, so "earlier this month" exists on any date."""
-    limits = engine_for(env.ctx).checks.limits
+    limits = env.wire.checks.limits
     assert isinstance(limits, KycLimits)
     real = datetime.now(UTC)
     now = real.replace(day=15, hour=12, minute=0, second=0, microsecond=0)
@@ -199,8 +198,8 @@ def test_parallel_transfers_only_one_fits_the_daily_limit(env: Env) -> None:
 def test_tier_and_live_limits_apply_to_the_next_transaction(env: Env) -> None:
     uid = env.kyc.registered(verified=True)  # auth.user_verified → BASIC
     with env.wallet_db.session() as s:
-        wallet_store.ensure_user_account(s, uid)
-    basic = User(uid, {"Authorization": f"Bearer {env.jwks.token(uid)}"})
+        wallet_actions.open_wallet(s, uid)
+    basic = User(uid, env.tokens.headers(uid))
     assert env.post(basic, "/topup", {"amount": 50_000}).status_code == 201  # BASIC: 50 000
     _refused(env.post(basic, "/topup", {"amount": 50_001}), "per_transaction", 50_000, 50_000)
     unverified = env.user()
@@ -223,6 +222,7 @@ def _client_with(env: Env, kyc_target: str, timeout: float = 2.0) -> TestClient:
     settings = env.settings.model_copy(
         update={"kyc_grpc": kyc_target, "grpc_deadline_seconds": timeout}
     )
+    # its own wiring, built from these settings on first use
     return TestClient(create_app(ServiceContext(TXN_SERVICE, settings, env.db)))
 
 

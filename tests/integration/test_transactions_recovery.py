@@ -4,7 +4,6 @@ against real servers (``transactions_env``)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import grpc
 import pytest
@@ -13,16 +12,15 @@ from sqlalchemy import text
 
 from mint.kit import idempotency
 from mint.kit.http import create_app
-from mint.kit.rpc import bound_port, grpc_client, serve_grpc
 from mint.kit.service import ServiceContext
+from mint.transactions import actions
 from mint.transactions import store as txn_store
 from mint.transactions.domain import Status
-from mint.transactions.flow import engine_for
-from mint.transactions.recovery import recover
 from mint.transactions.service import SERVICE as TXN_SERVICE
+from mint.transactions.service import recover_stuck
 from mint.transactions.v1 import transactions_pb2 as tpb
 from mint.transactions.v1 import transactions_pb2_grpc as tpb_grpc
-from tests.integration.transactions_env import BASE, Env, env, free_port, kyc
+from tests.integration.transactions_env import BASE, TOKEN, Env, env, free_port, kyc
 
 __all__ = ["env", "kyc"]  # module-scoped: the real servers (kyc included)
 
@@ -38,15 +36,19 @@ def test_wallet_down_then_recovery_completes_and_replays(env: Env) -> None:
             f"{BASE}/topup", json={"amount": 400}, headers={**alice.headers, "Idempotency-Key": "k"}
         )
         assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["detail"] == (
+            "the wallet did not answer; the transaction will be completed or failed shortly"
+        )
         txn_id = r.json()["transaction_id"]
         assert env.txn(txn_id).status == "PROCESSING" and env.events(txn_id) == []
         retry = client.post(
             f"{BASE}/topup", json={"amount": 400}, headers={**alice.headers, "Idempotency-Key": "k"}
         )
-        assert retry.status_code == 409
-    assert recover(_engine(env), env.settings).completed == 0  # too recent to touch
+        assert (retry.status_code, retry.json()["code"]) == (409, "idempotency_request_in_progress")
+    assert actions.recover(env.wire).completed == 0  # too recent to touch
     env.backdate(txn_id)
-    report = recover(_engine(env), env.settings)
+    report = actions.recover(env.wire)
     assert report.completed >= 1 and env.txn(txn_id).status == "COMPLETED"
     assert env.balance(alice) == 400
     replay = env.post(alice, "/topup", {"amount": 400}, key="k")
@@ -54,7 +56,7 @@ def test_wallet_down_then_recovery_completes_and_replays(env: Env) -> None:
     assert replay.json()["id"] == txn_id and replay.json()["status"] == "COMPLETED"
     assert [e["type"] for e in env.events(txn_id)] == ["transaction.completed"]
     env.backdate(txn_id)
-    recover(_engine(env), env.settings)  # re-running changes nothing
+    recover_stuck(env.ctx)  # the job's pass: re-running changes nothing
     assert env.balance(alice) == 400
 
 
@@ -65,7 +67,7 @@ def test_recovery_fails_refused_and_stale_pending(env: Env) -> None:
             s, user_id=alice.id, type="TRANSFER", amount=60, currency="USD",
             sender_id=alice.id, recipient_id=bob.id, actor="test",
         )  # fmt: skip
-        txn_store.move(s, refused, Status.PROCESSING, actor="test")
+        actions.move(s, refused, Status.PROCESSING, actor="test")
     fp = idempotency.fingerprint("POST", f"{BASE}/topup", {"amount": 9})
     idempotency.begin(env.db, alice.id, "stuck", fp)
     with env.db.session() as s:
@@ -80,7 +82,7 @@ def test_recovery_fails_refused_and_stale_pending(env: Env) -> None:
                        " WHERE key = 'orphan'"))  # fmt: skip
     env.backdate(refused.id)
     env.backdate(stale.id)
-    report = recover(_engine(env), env.settings)
+    report = actions.recover(env.wire)
     assert report.failed >= 1 and report.timed_out >= 1 and report.claims_released >= 1
     assert env.txn(refused.id).failure_reason == "insufficient_funds"
     assert (env.txn(stale.id).status, env.txn(stale.id).failure_reason) == (
@@ -94,37 +96,43 @@ def test_recovery_fails_refused_and_stale_pending(env: Env) -> None:
     assert env.balance(alice) == 58
 
 
-def _engine(env: Env) -> Any:
-    return engine_for(env.ctx)
-
-
 # ---- admin gRPC -------------------------------------------------------------------------------
 
 
 def test_grpc_get_and_list(env: Env) -> None:
     alice, bob = env.user(300), env.user()
     txn = env.post(alice, "/transfer", {"recipient_id": str(bob.id), "amount": 30}).json()
-    server = serve_grpc(env.ctx, TXN_SERVICE.grpc_servicers, 0, host="127.0.0.1")
-    try:
-        stub = grpc_client(
-            env.settings, "transactions", tpb_grpc.TransactionServiceStub,
-            target=f"127.0.0.1:{bound_port(server)}",
-        )  # fmt: skip
-        got = stub.Get(tpb.GetTransactionRequest(id=txn["id"]))
-        assert (got.id, got.status, got.amount, got.sender_id) == (
-            txn["id"], "COMPLETED", 30, str(alice.id)
-        )  # fmt: skip
-        assert got.fraud.decision == "ALLOW" and not got.HasField("merchant")
-        listed = stub.List(tpb.ListTransactionsRequest(user_id=str(bob.id)))
-        assert [t.id for t in listed.items] == [txn["id"]] and listed.next_cursor == ""
-        with pytest.raises(grpc.RpcError) as missing:
-            stub.Get(tpb.GetTransactionRequest(id=str(uuid.uuid4())))
-        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
-        with pytest.raises(grpc.RpcError) as todo:
-            stub.Reverse(tpb.AdminActionRequest(id=txn["id"], reason="x"))
-        assert todo.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    finally:
-        server.stop(None)
+    stub = env.service.stub(tpb_grpc.TransactionServiceStub, token=TOKEN)
+    got = stub.Get(tpb.GetTransactionRequest(id=txn["id"]))
+    assert (got.id, got.status, got.amount, got.sender_id) == (
+        txn["id"], "COMPLETED", 30, str(alice.id)
+    )  # fmt: skip
+    assert got.created_at == txn["created_at"] and got.user_id == str(alice.id)
+    assert got.fraud.decision == "ALLOW" and not got.HasField("merchant")
+    listed = stub.List(tpb.ListTransactionsRequest(user_id=str(bob.id)))
+    assert [t.id for t in listed.items] == [txn["id"]] and listed.next_cursor == ""
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.Get(tpb.GetTransactionRequest(id=str(uuid.uuid4())))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert missing.value.details() == "transaction_not_found"
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    listings = [
+        ({"limit": 101}, "invalid_limit"),
+        ({"status": "DONE"}, "invalid_status"),
+        ({"type": "GIFT"}, "invalid_type"),
+        ({"user_id": "bob"}, "invalid_user_id"),
+        ({"cursor": "bogus"}, "invalid_cursor"),
+    ]
+    for fields, details in listings:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.List(tpb.ListTransactionsRequest(**fields))
+        assert (refused.value.code(), refused.value.details()) == (invalid, details), fields
+    with pytest.raises(grpc.RpcError) as malformed:
+        stub.Get(tpb.GetTransactionRequest(id="not-a-uuid"))
+    assert malformed.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as todo:
+        stub.Reverse(tpb.AdminActionRequest(id=txn["id"], reason="x"))
+    assert todo.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_migrations_match_models(env: Env) -> None:

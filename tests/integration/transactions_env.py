@@ -1,13 +1,13 @@
-"""Real servers for the transactions integration tests: its own PostgreSQL database, the real
-wallet servicer (with its own database) over a loopback gRPC socket started by
-``mint.kit.rpc.serve_grpc``, the real kyc service (``tests.fixtures.kyc_service``: its runner,
-its gRPC ``CheckLimits``, a live limits file), real RS256 tokens verified against a JWKS served
-over HTTP, and the real ASGI app. Imported by ``test_transactions*.py`` (the ``env`` and ``kyc``
-fixtures). kyc starts with generous limits; :meth:`Env.use_limits` changes them live."""
+"""Real servers for the transactions integration tests: the transactions and wallet services run
+by the shared harness (``tests.harness.run_service``: each on its own PostgreSQL database, gRPC
+over a real socket, no relay / consumers / jobs — the tests drive recovery themselves), the real
+kyc service (``tests.fixtures.kyc_service``: its runner, its gRPC ``CheckLimits``, a live limits
+file), and real RS256 tokens verified against a JWKS served over HTTP. Imported by
+``test_transactions*.py`` (the ``env`` and ``kyc`` fixtures). kyc starts with generous limits;
+:meth:`Env.use_limits` changes them live."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,25 +18,25 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
+from mint.dev.platform import free_port
 from mint.infra import EmbeddedInfra
-from mint.kit.db import Database, run_migrations
+from mint.kit.db import Database
 from mint.kit.events import OUTBOX
-from mint.kit.http import create_app
 from mint.kit.limits import TIERS, default_limits, write_limits_file
-from mint.kit.rpc import bound_port, serve_grpc
 from mint.kit.service import ServiceContext
 from mint.transactions.models import Transaction
 from mint.transactions.service import SERVICE as TXN_SERVICE
 from mint.transactions.settings import Settings
-from mint.wallet import store as wallet_store
+from mint.transactions.wiring import Wiring
+from mint.wallet import actions as wallet_actions
 from mint.wallet.service import SERVICE as WALLET_SERVICE
-from mint.wallet.settings import Settings as WalletSettings
 from tests.fixtures.kyc_service import INTERNAL_TOKEN, Kyc, kyc, wait_until
 from tests.fixtures.tokens import TokenIssuer
+from tests.harness import RunningService, run_service
 
-__all__ = ["BASE", "Env", "User", "env", "free_port", "kyc"]
+__all__ = ["BASE", "TOKEN", "Env", "User", "env", "free_port", "kyc"]
 
-TOKEN = INTERNAL_TOKEN  # one internal token for the wallet and kyc servers
+TOKEN = INTERNAL_TOKEN  # one internal token for the transactions, wallet and kyc servers
 BASE = "/api/v1/transactions"
 
 
@@ -45,20 +45,45 @@ BASE = "/api/v1/transactions"
 
 @dataclass
 class Env:
-    client: TestClient
-    ctx: ServiceContext
-    db: Database
-    wallet_db: Database
-    jwks: TokenIssuer
-    settings: Settings
+    service: RunningService  # transactions
+    wallet: RunningService
     kyc: Kyc
+
+    @property
+    def client(self) -> TestClient:
+        return self.service.http
+
+    @property
+    def ctx(self) -> ServiceContext:
+        return self.service.ctx
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.database()
+
+    @property
+    def wallet_db(self) -> Database:
+        return self.wallet.ctx.database()
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        return self.service.tokens
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings_as(Settings)
+
+    @property
+    def wire(self) -> Wiring:
+        """The running service's collaborators (the ones its API uses)."""
+        return self.ctx.wired(Wiring)
 
     def user(self, funds: int = 0, wallet: bool = True) -> User:
         uid = uuid.uuid4()
         if wallet:
             with self.wallet_db.session() as s:
-                wallet_store.ensure_user_account(s, uid)
-        u = User(uid, {"Authorization": f"Bearer {self.jwks.token(uid)}"})
+                wallet_actions.open_wallet(s, uid)
+        u = User(uid, self.tokens.headers(uid))
         if funds:
             assert self.post(u, "/topup", {"amount": funds}).status_code == 201
         return u
@@ -78,9 +103,7 @@ class Env:
 
     def balance(self, u: User) -> int:
         with self.wallet_db.session() as s:
-            w = wallet_store.get_wallet(s, u.id)
-            assert w is not None
-            return int(w.balance)
+            return wallet_actions.get_wallet(s, u.id).balance
 
     def events(self, subject: str) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -117,47 +140,23 @@ class User:
     headers: dict[str, str]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 #: Limits no money-path test reaches (the limits tests set their own).
 GENEROUS = {"per_transaction": 10**11, "daily": 10**11, "monthly": 10**11}
 
 
 @pytest.fixture(scope="module")
 def env(embedded_infra: EmbeddedInfra, kyc: Kyc) -> Iterator[Env]:
-    suffix = uuid.uuid4().hex[:8]
-    wallet_url = embedded_infra.create_database(f"txw_{suffix}")
-    txn_url = embedded_infra.create_database(f"txn_{suffix}")
-    assert WALLET_SERVICE.migrations_dir and TXN_SERVICE.migrations_dir
-    run_migrations(wallet_url, WALLET_SERVICE.migrations_dir)
-    run_migrations(txn_url, TXN_SERVICE.migrations_dir)
-    wallet_ctx = ServiceContext(
-        WALLET_SERVICE,
-        WalletSettings(database_url=wallet_url, internal_token=TOKEN),
-        Database(wallet_url, pool_size=10),
-    )
-    with wallet_ctx.database().session() as s:
-        wallet_store.ensure_system_accounts(s)
-    wallet_server = serve_grpc(wallet_ctx, WALLET_SERVICE.grpc_servicers, 0, host="127.0.0.1")
-    jwks = TokenIssuer().start()
-    settings = Settings(
-        database_url=txn_url,
-        internal_token=TOKEN,
-        auth_url=jwks.url,
-        wallet_grpc=f"127.0.0.1:{bound_port(wallet_server)}",
-        kyc_grpc=kyc.grpc_target,
-        environment="test",
-    )
-    ctx = ServiceContext(TXN_SERVICE, settings, Database(txn_url, pool_size=10))
-    with TestClient(create_app(ctx)) as client:
-        running = Env(client, ctx, ctx.database(), wallet_ctx.database(), jwks, settings, kyc)
-        running.use_limits(f"generous-{suffix}", **dict.fromkeys(TIERS, GENEROUS))
+    common: dict[str, Any] = {"workers": False, "internal_token": TOKEN, "db_pool_size": 10}
+    with (
+        run_service(WALLET_SERVICE, embedded_infra, **common) as wallet,
+        run_service(
+            TXN_SERVICE,
+            embedded_infra,
+            wallet_grpc=wallet.grpc_target,
+            kyc_grpc=kyc.grpc_target,
+            **common,
+        ) as service,
+    ):
+        running = Env(service, wallet, kyc)
+        running.use_limits(f"generous-{uuid.uuid4().hex[:8]}", **dict.fromkeys(TIERS, GENEROUS))
         yield running
-    wallet_server.stop(None)
-    jwks.stop()
-    ctx.database().dispose()
-    wallet_ctx.database().dispose()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from mint.dev.platform import free_port
 from mint_operator import catalog
 from mint_operator.kube import Kube
 from tests.k8s.operator_runner import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_mint_operator_command(kube: Any, namespace: str, tmp_path: Path) -> None:

@@ -545,7 +545,10 @@ def test_other_keys_and_subjects() -> None:
 
 
 def test_transaction_object_matches_the_api_serializer() -> None:
-    from mint.transactions import domain
+    from mint.transactions.schemas import TransactionOut
+
+    def serialize(row: object) -> dict[str, object]:
+        return TransactionOut.model_validate(row).model_dump(mode="json")
 
     row = SimpleNamespace(
         id=uuid.uuid4(),
@@ -564,13 +567,13 @@ def test_transaction_object_matches_the_api_serializer() -> None:
         created_at=MOMENT,
         completed_at=MOMENT + timedelta(seconds=1),
     )
-    api = domain.serialize(row)
+    api = serialize(row)
     event = TransactionCompleted.from_data(api)
     assert event.to_data() == api
     assert list(event.to_data()) == list(api)
     topup = SimpleNamespace(**{**vars(row), "type": "TOPUP", "sender_id": None})
     topup.reference = topup.fraud = topup.description = topup.merchant = topup.category = None
-    assert TransactionCompleted.from_data(domain.serialize(topup)).key() == str(row.recipient_id)
+    assert TransactionCompleted.from_data(serialize(topup)).key() == str(row.recipient_id)
 
 
 def test_todays_producer_data_validates() -> None:

@@ -13,17 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mint.kit.errors import Problem
+from mint.contracts.transaction import TransactionCompleted, TransactionFailed
+from mint.kit.domain import DomainError, Refused
+from mint.kit.errors import problem_from_error
+from mint.kit.schemas import Body
 from mint.transactions import domain
-from mint.transactions.domain import (
-    FINAL,
-    IllegalTransition,
-    Status,
-    TopupBody,
-    TransferBody,
-    TxnType,
-    WithdrawBody,
-)
+from mint.transactions.actions import Settled
+from mint.transactions.answers import render
+from mint.transactions.domain import FINAL, IllegalTransition, Status, TxnType
+from mint.transactions.schemas import TopupBody, TransactionOut, TransferBody, WithdrawBody
 
 ALLOWED = {
     (Status.PENDING, Status.PROCESSING),
@@ -111,7 +109,7 @@ def test_amount_property(amount: int) -> None:
 
 
 def test_unknown_fields_refused() -> None:
-    cases: list[tuple[type[domain.RequestBody], dict[str, Any]]] = [
+    cases: list[tuple[type[Body], dict[str, Any]]] = [
         (TopupBody, {"amount": 1, "merchant": "x"}),
         (WithdrawBody, {"amount": 1, "description": "x"}),
         (TransferBody, {"amount": 1, "recipient_id": RECIPIENT, "extra": 1}),
@@ -166,9 +164,11 @@ def test_usd_only(currency: str | None) -> None:
 
 @pytest.mark.parametrize("currency", ["EUR", "usd", ""])
 def test_other_currencies_refused(currency: str) -> None:
-    with pytest.raises(Problem) as info:
+    with pytest.raises(Refused) as info:
         domain.check_currency(currency)
-    assert (info.value.status, info.value.code) == (422, "unsupported_currency")
+    assert info.value.code == "unsupported_currency"
+    problem = problem_from_error(info.value)
+    assert (problem.status, problem.detail) == (422, "only USD is supported")
 
 
 # ---- outcomes and the transaction object ------------------------------------------------------
@@ -195,9 +195,13 @@ def _txn(**over: Any) -> SimpleNamespace:
     return SimpleNamespace(**{**fields, **over})
 
 
-def test_serialize_shape() -> None:
+def _json(txn: Any) -> dict[str, Any]:
+    return TransactionOut.model_validate(txn).model_dump(mode="json")
+
+
+def test_transaction_object_shape() -> None:
     txn = _txn()
-    obj = domain.serialize(txn)
+    obj = _json(txn)
     assert list(obj) == [
         "id", "type", "status", "amount", "currency", "sender_id", "recipient_id",
         "description", "merchant", "category", "reference", "fraud", "failure_reason",
@@ -205,11 +209,24 @@ def test_serialize_shape() -> None:
     ]  # fmt: skip
     assert obj["id"] == str(txn.id) and obj["sender_id"] == str(txn.sender_id)
     assert obj["fraud"] == {"decision": "ALLOW", "score": 3, "rules": ["velocity"]}
-    assert obj["created_at"] == "2025-01-02T01:04:05Z"
-    assert obj["completed_at"] == "2025-01-02T01:04:06Z"
-    topup = domain.serialize(_txn(sender_id=None, fraud=None, completed_at=None))
+    assert obj["created_at"] == "2025-01-02T01:04:05.000000Z"
+    assert obj["completed_at"] == "2025-01-02T01:04:06.000000Z"
+    topup = _json(_txn(sender_id=None, fraud=None, completed_at=None))
     assert topup["sender_id"] is None and topup["fraud"] is None
     assert topup["completed_at"] is None
+
+
+def test_events_carry_the_transaction_object_of_the_api() -> None:
+    fraud = {"decision": "ALLOW", "score": 3, "rules": ["velocity"]}  # as the checks store it
+    txn = _txn(fraud=fraud)
+    event = TransactionCompleted.model_validate(txn, from_attributes=True)
+    assert event.to_data() == _json(txn) and list(event.to_data()) == list(_json(txn))
+    assert event.key() == str(txn.sender_id)  # the initiator
+    topup = _txn(
+        type="TOPUP", sender_id=None, status="FAILED", failure_reason="limit_exceeded", fraud=None
+    )
+    failed = TransactionFailed.model_validate(topup, from_attributes=True)
+    assert failed.to_data() == _json(topup) and failed.key() == str(topup.recipient_id)
 
 
 @pytest.mark.parametrize(
@@ -226,18 +243,33 @@ def test_serialize_shape() -> None:
     ],
 )
 def test_failed_outcome(reason: str, status: int) -> None:
-    obj = domain.serialize(_txn(status="FAILED", failure_reason=reason, completed_at=None))
-    code, body = domain.outcome(obj)
+    txn = _txn(status="FAILED", failure_reason=reason, completed_at=None)
+    code, body = render(Settled(txn))
     assert code == status == body["status"]
-    assert body["code"] == reason and body["transaction_id"] == obj["id"]
+    assert body["code"] == reason and body["transaction_id"] == str(txn.id)
     assert {"type", "title", "detail"} <= set(body)
 
 
 def test_completed_outcome_is_the_object() -> None:
-    obj = domain.serialize(_txn())
-    assert domain.outcome(obj) == (201, obj)
+    txn = _txn()
+    assert render(Settled(txn)) == (201, _json(txn))
     with pytest.raises(ValueError):
-        domain.outcome({**obj, "status": "PROCESSING"})
+        render(Settled(_txn(status="PROCESSING")))
+
+
+def test_cancelled_outcome() -> None:
+    txn = _txn(status="CANCELLED", completed_at=None)
+    code, body = render(Settled(txn))
+    assert (code, body["code"], body["transaction_id"]) == (
+        409, "transaction_cancelled", str(txn.id)
+    )  # fmt: skip
+
+
+def test_every_failure_reason_is_a_refusal_kind() -> None:
+    for reason, kind in domain.FAILURE_KINDS.items():
+        error = domain.refusal("FAILED", reason, uuid.uuid4())
+        assert isinstance(error, kind) and isinstance(error, DomainError)
+        assert error.code == reason
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import grpc
 import pytest
 
-from mint.transactions import domain
+from mint.transactions.actions import Settled
+from mint.transactions.answers import render
 from mint.transactions.checks import CheckFailed, CheckInput, LimitDecision
 from mint.transactions.limits import (
     decision_from_reply,
@@ -74,7 +75,7 @@ def test_decision_from_kyc_reply() -> None:
     )
     refused = decision_from_reply(_reply(violated="daily", limit_value=10_000, remaining=2_500))
     assert refused == LimitDecision(False, "daily", 10_000, 2_500)
-    assert refused.problem_extra() == {"limit": "daily", "limit_value": 10_000, "remaining": 2_500}
+    assert refused.refusal_extra() == {"limit": "daily", "limit_value": 10_000, "remaining": 2_500}
     with pytest.raises(CheckFailed) as no_limit:
         decision_from_reply(_reply(violated="weekly"))
     assert no_limit.value.failure_reason == "dependency_unavailable"
@@ -109,18 +110,19 @@ def test_kyc_errors_never_let_a_transaction_through(
     assert failure_from_rpc_error(_RpcError(code, details)).failure_reason == reason
 
 
-def _failed(reason: str) -> dict[str, object]:
-    return {"id": str(uuid.uuid4()), "status": "FAILED", "failure_reason": reason}
+def _failed(reason: str) -> SimpleNamespace:
+    return SimpleNamespace(id=uuid.uuid4(), status="FAILED", failure_reason=reason)
 
 
 def test_refusal_outcomes() -> None:
-    extra = LimitDecision(False, "per_transaction", 5_000, 5_000).problem_extra()
+    extra = LimitDecision(False, "per_transaction", 5_000, 5_000).refusal_extra()
     txn = _failed("limit_exceeded")
-    status, body = domain.outcome(txn, **extra)
+    status, body = render(Settled(txn, extra))
     assert status == 422
     assert (body["code"], body["limit"], body["limit_value"], body["remaining"]) == (
         "limit_exceeded", "per_transaction", 5_000, 5_000
     )  # fmt: skip
-    assert body["transaction_id"] == txn["id"] and body["status"] == 422
-    status, body = domain.outcome(_failed("dependency_unavailable"))
+    assert body["transaction_id"] == str(txn.id) and body["status"] == 422
+    assert list(body)[-4:] == ["limit", "limit_value", "remaining", "transaction_id"]
+    status, body = render(Settled(_failed("dependency_unavailable")))
     assert (status, body["code"]) == (503, "dependency_unavailable")

@@ -1,7 +1,8 @@
 """``transaction.events`` (producer: transactions) — events.md "transaction".
 
 The data of every type is the transaction object of services.md §3 exactly as the API returns it
-(``mint.transactions.domain.serialize``). Each event type pins the ``status`` it is emitted in.
+(``mint.transactions.schemas.TransactionOut``; tests/unit/test_contracts.py checks they
+agree). Each event type pins the ``status`` it is emitted in.
 """
 
 from typing import ClassVar, Literal, Self

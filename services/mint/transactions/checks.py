@@ -4,9 +4,9 @@ Two pluggable checks run between PENDING and PROCESSING:
 
 * **limits** — kyc ``CheckLimits`` (usage = the user's other PENDING / PROCESSING / COMPLETED
   transactions of the UTC day and month, computed under a per-user lock):
-  :class:`mint.transactions.limits.KycLimits`, wired by ``engine_for``. The flow takes the
-  per-user lock before calling it and commits the decision (``counted_at``, PROCESSING) before
-  releasing it. :class:`AllowAllLimits` allows everything (tests of other concerns).
+  :class:`mint.transactions.limits.KycLimits`, built by ``wiring.wire``. The flow takes
+  the per-user lock before calling it and commits the decision (``counted_at``, PROCESSING)
+  before releasing it. :class:`AllowAllLimits` allows everything (tests of other concerns).
 * **fraud** — fraud ``ScoreTransaction``. Not wired yet: the default :class:`AllowAllFraud`
   answers ALLOW (score 0, no rules). REVIEW (hold + 202) arrives with the fraud integration.
 
@@ -53,7 +53,8 @@ class LimitDecision:
     limit_value: int | None = None
     remaining: int | None = None
 
-    def problem_extra(self) -> dict[str, object]:
+    def refusal_extra(self) -> dict[str, object]:
+        """The fields a refusal carries besides its code (the answer shows them)."""
         return {"limit": self.limit, "limit_value": self.limit_value, "remaining": self.remaining}
 
 

@@ -1,5 +1,5 @@
 """Pure rules of the transaction engine (services.md §3): the state machine, input rules, the
-failure-reason → HTTP outcome table, and the transaction object as the API and events carry it.
+refusal each failure reason is, and the wallet accounts of a movement.
 
 No I/O here; ``tests/unit/test_state_machine.py`` covers it.
 """
@@ -7,15 +7,22 @@ No I/O here; ``tests/unit/test_state_machine.py`` covers it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
-
-from mint.kit.errors import Problem, problem_body
-from mint.kit.text import no_control_chars
+from mint.contracts.money import CURRENCY, FUNDING_ACCOUNT, PAYOUT_ACCOUNT, user_account
+from mint.kit import pagination
+from mint.kit.domain import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+    Unavailable,
+)
 
 
 class Status(StrEnum):
@@ -33,14 +40,6 @@ class TxnType(StrEnum):
     WITHDRAWAL = "WITHDRAWAL"
 
 
-class Category(StrEnum):
-    FOOD = "FOOD"
-    TRANSPORT = "TRANSPORT"
-    ENTERTAINMENT = "ENTERTAINMENT"
-    UTILITIES = "UTILITIES"
-    OTHER = "OTHER"
-
-
 # ---- the state machine: the one place transitions are decided ---------------------------------
 
 TRANSITIONS: Final[Mapping[Status, frozenset[Status]]] = {
@@ -52,6 +51,8 @@ TRANSITIONS: Final[Mapping[Status, frozenset[Status]]] = {
     Status.REVERSED: frozenset(),
 }
 FINAL: Final = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+#: The statuses a request's final answer is known in (COMPLETED may still be reversed later).
+SETTLED: Final = FINAL | {Status.COMPLETED}
 
 
 class IllegalTransition(Exception):
@@ -79,84 +80,121 @@ def is_final(status: str) -> bool:
     return Status(status) in FINAL
 
 
+def is_settled(status: str) -> bool:
+    return Status(status) in SETTLED
+
+
 # ---- input rules ------------------------------------------------------------------------------
 
-CURRENCY: Final = "USD"
-MIN_AMOUNT: Final = 1
-MAX_AMOUNT: Final = 10**12 - 1
-DESCRIPTION_MAX: Final = 255
-MERCHANT_MAX: Final = 100
-
-
-Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
-Description = Annotated[
-    StrictStr, Field(max_length=DESCRIPTION_MAX), AfterValidator(no_control_chars)
-]
-Merchant = Annotated[StrictStr, Field(max_length=MERCHANT_MAX), AfterValidator(no_control_chars)]
-#: Documented as the one accepted value; any other is 422 ``unsupported_currency``.
-Currency = Annotated[StrictStr, Field(json_schema_extra={"enum": [CURRENCY]})]
-CategoryName = Literal["FOOD", "TRANSPORT", "ENTERTAINMENT", "UTILITIES", "OTHER"]
-
-
-class RequestBody(BaseModel):
-    """Request bodies are strict: unknown fields are refused, integers are integers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TopupBody(RequestBody):
-    amount: Amount
-    currency: Currency | None = None
-    description: Description | None = None
-
-
-class TransferBody(RequestBody):
-    recipient_id: UUID
-    amount: Amount
-    currency: Currency | None = None
-    description: Description | None = None
-    merchant: Merchant | None = None
-    category: CategoryName | None = None
-
-
-class WithdrawBody(RequestBody):
-    amount: Amount
-    currency: Currency | None = None
+DEFAULT_PAGE: Final = 20
+MAX_PAGE: Final = 100
 
 
 def check_currency(currency: str | None) -> str:
-    """The deployment's currency; anything else is 422 ``unsupported_currency``."""
+    """The deployment's currency; anything else is refused ``unsupported_currency``."""
     if currency is None or currency == CURRENCY:
         return CURRENCY
-    raise Problem(422, "unsupported_currency", f"only {CURRENCY} is supported")
+    raise Refused("unsupported_currency", f"only {CURRENCY} is supported")
 
 
-# ---- outcomes: failure reason → HTTP status ----------------------------------------------------
+def is_self_transfer(txn_type: str, sender_id: UUID | None, recipient_id: UUID | None) -> bool:
+    return txn_type == TxnType.TRANSFER and sender_id == recipient_id
 
-#: failure_reason (a public code, never the wallet's internal reason) → HTTP status.
-FAILURE_STATUS: Final[Mapping[str, int]] = {
-    "insufficient_funds": 422,
-    "account_frozen": 403,
-    "recipient_unavailable": 422,
-    "self_transfer": 422,
-    "recipient_not_found": 404,
-    "wallet_not_found": 404,
-    "unsupported_currency": 422,
-    "limit_exceeded": 422,
-    "fraud_blocked": 403,
-    "recovery_timeout": 503,
-    "wallet_refused": 422,
-    "dependency_unavailable": 503,
-}
 
-#: Wallet refusal (FAILED_PRECONDITION details) → failure_reason. A frozen recipient is
-#: ``recipient_unavailable`` so the sender never learns why.
-WALLET_REASONS: Final[Mapping[str, str]] = {
-    "insufficient_funds": "insufficient_funds",
-    "sender_frozen": "account_frozen",
-    "recipient_frozen": "recipient_unavailable",
-    "self_transfer": "self_transfer",
-    "unsupported_currency": "unsupported_currency",
+def under_review(fraud: Mapping[str, Any] | None) -> bool:
+    """A PENDING transaction the fraud check sent to review waits for the reviewer."""
+    return (fraud or {}).get("decision") == "REVIEW"
+
+
+def transaction_not_found() -> NotFound:
+    """Also the answer for another user's transaction: its existence is not revealed."""
+    return NotFound("transaction_not_found", "transaction not found")
+
+
+def parse_transaction_id(value: str) -> UUID:
+    """A transaction id from a path or a request; anything else names no transaction."""
+    try:
+        return UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise transaction_not_found() from None
+
+
+def parse_user_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise Invalid("invalid_user_id", "user_id must be a UUID") from None
+
+
+def parse_status(value: str) -> Status | None:
+    """A status filter (empty: none)."""
+    if not value:
+        return None
+    if value not in Status.__members__:
+        raise Invalid("invalid_status", f"unknown status {value!r}")
+    return Status(value)
+
+
+def parse_type(value: str) -> TxnType | None:
+    """A type filter (empty: none)."""
+    if not value:
+        return None
+    if value not in TxnType.__members__:
+        raise Invalid("invalid_type", f"unknown type {value!r}")
+    return TxnType(value)
+
+
+def page_limit(requested: int) -> int:
+    """The page size asked for (0: the default), within ``1..MAX_PAGE``."""
+    limit = requested or DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid("invalid_limit", f"limit must be in 1..{MAX_PAGE}")
+    return limit
+
+
+def encode_cursor(created_at: datetime, txn_id: UUID) -> str:
+    return pagination.encode_cursor(created_at, txn_id)
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of :func:`encode_cursor`; ``Invalid("invalid_cursor")`` when tampered."""
+    try:
+        return pagination.decode_cursor(cursor, UUID)
+    except pagination.InvalidCursor:
+        raise Invalid("invalid_cursor", "the cursor is not valid") from None
+
+
+def check_cancel(status: str, *, initiator: UUID, user_id: UUID) -> None:
+    """Only the initiator cancels, and only a transaction the machine lets be cancelled."""
+    if initiator != user_id:
+        raise Forbidden("forbidden", "only the sender can cancel this transaction")
+    if not can_transition(status, Status.CANCELLED):
+        raise Conflict("invalid_state", f"a {status} transaction cannot be cancelled")
+
+
+# ---- failures: what a settled transaction answers ---------------------------------------------
+
+FRAUD_BLOCKED: Final = "fraud_blocked"
+LIMIT_EXCEEDED: Final = "limit_exceeded"
+RECOVERY_TIMEOUT: Final = "recovery_timeout"
+WALLET_REFUSED: Final = "wallet_refused"
+
+#: failure_reason (a public code, never the wallet's internal reason) → the kind of refusal it
+#: is (the edges map a kind to a status once: 403 Forbidden, 404 NotFound, 422 Refused, 503
+#: Unavailable).
+FAILURE_KINDS: Final[Mapping[str, type[DomainError]]] = {
+    "insufficient_funds": Refused,
+    "account_frozen": Forbidden,
+    "recipient_unavailable": Refused,
+    "self_transfer": Refused,
+    "recipient_not_found": NotFound,
+    "wallet_not_found": NotFound,
+    "unsupported_currency": Refused,
+    LIMIT_EXCEEDED: Refused,
+    FRAUD_BLOCKED: Forbidden,
+    RECOVERY_TIMEOUT: Unavailable,
+    WALLET_REFUSED: Refused,
+    "dependency_unavailable": Unavailable,
 }
 
 _DETAILS: Final[Mapping[str, str]] = {
@@ -167,94 +205,75 @@ _DETAILS: Final[Mapping[str, str]] = {
     "recipient_not_found": "recipient not found",
     "wallet_not_found": "you have no wallet yet",
     "unsupported_currency": f"only {CURRENCY} is supported",
-    "limit_exceeded": "transaction limit exceeded",
-    "fraud_blocked": "the transaction was blocked",
-    "recovery_timeout": "the transaction could not be completed in time",
-    "wallet_refused": "the wallet refused the transaction",
+    LIMIT_EXCEEDED: "transaction limit exceeded",
+    FRAUD_BLOCKED: "the transaction was blocked",
+    RECOVERY_TIMEOUT: "the transaction could not be completed in time",
+    WALLET_REFUSED: "the wallet refused the transaction",
     "dependency_unavailable": "a service the transaction depends on is unavailable; retry later",
 }
 
+#: Wallet refusal (its error code) → failure_reason. A frozen recipient is
+#: ``recipient_unavailable`` so the sender never learns why.
+WALLET_REASONS: Final[Mapping[str, str]] = {
+    "insufficient_funds": "insufficient_funds",
+    "sender_frozen": "account_frozen",
+    "recipient_frozen": "recipient_unavailable",
+    "self_transfer": "self_transfer",
+    "unsupported_currency": "unsupported_currency",
+}
 
-def failure_reason_for_wallet(details: str, txn_type: str = TxnType.TRANSFER) -> str:
-    """The public failure reason for a wallet refusal (details ``code`` or ``code: text``).
+
+def failure_reason_for_wallet(code: str, txn_type: str = TxnType.TRANSFER) -> str:
+    """The public failure reason for a wallet refusal (``code`` or ``code: text``).
 
     In a top-up the user is the wallet's *recipient*: their own frozen account is
     ``account_frozen`` (nothing to hide from them), not ``recipient_unavailable``."""
-    code = details.partition(": ")[0].strip()
+    code = code.partition(": ")[0].strip()
     if txn_type == TxnType.TOPUP and code == "recipient_frozen":
         return "account_frozen"
-    return WALLET_REASONS.get(code, "wallet_refused")
+    return WALLET_REASONS.get(code, WALLET_REFUSED)
 
 
-def outcome(txn: Mapping[str, Any], **extra: Any) -> tuple[int, dict[str, Any]]:
-    """The HTTP answer (status, body) for a transaction object in a settled state — what the
-    first request answers and what the idempotency row stores for replays."""
-    status = txn["status"]
-    if status == Status.COMPLETED:
-        return 201, dict(txn)
+def refusal(
+    status: str,
+    failure_reason: str | None,
+    transaction_id: UUID,
+    extra: Mapping[str, Any] | None = None,
+) -> DomainError | None:
+    """What a settled transaction answers the request that created it: ``None`` when the money
+    moved (COMPLETED, REVERSED), else the refusal naming the transaction — its failure reason
+    (with ``extra`` fields such as a limit's) or ``transaction_cancelled``."""
+    if status in (Status.COMPLETED, Status.REVERSED):
+        return None
+    named = {**(extra or {}), "transaction_id": str(transaction_id)}
     if status == Status.FAILED:
-        reason = txn["failure_reason"] or "wallet_refused"
-        code = FAILURE_STATUS.get(reason, 422)
-        body = problem_body(code, reason, _DETAILS.get(reason, reason.replace("_", " ")))
-        return code, {**body, **extra, "transaction_id": txn["id"]}
+        reason = failure_reason or WALLET_REFUSED
+        kind = FAILURE_KINDS.get(reason, Refused)
+        return kind(reason, _DETAILS.get(reason, reason.replace("_", " ")), **named)
     if status == Status.CANCELLED:
-        body = problem_body(409, "transaction_cancelled", "the transaction was cancelled")
-        return 409, {**body, "transaction_id": txn["id"]}
-    if status == Status.REVERSED:
-        return 201, dict(txn)
+        return Conflict("transaction_cancelled", "the transaction was cancelled", **named)
     raise ValueError(f"no final outcome for status {status}")
 
 
-# ---- the transaction object -------------------------------------------------------------------
+def still_processing(transaction_id: UUID) -> Conflict:
+    """Someone else (another request, recovery) is moving the transaction right now."""
+    return Conflict(
+        "idempotency_request_in_progress",
+        "the transaction is still being processed",
+        transaction_id=str(transaction_id),
+    )
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _uuid(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def serialize(txn: Any) -> dict[str, Any]:
-    """The transaction object of services.md §3, exactly as the API returns it and the events
-    carry it. ``txn`` is anything with the model's attributes."""
-    fraud = txn.fraud
-    return {
-        "id": str(txn.id),
-        "type": str(txn.type),
-        "status": str(txn.status),
-        "amount": int(txn.amount),
-        "currency": txn.currency,
-        "sender_id": _uuid(txn.sender_id),
-        "recipient_id": _uuid(txn.recipient_id),
-        "description": txn.description,
-        "merchant": txn.merchant,
-        "category": txn.category,
-        "reference": txn.reference,
-        "fraud": None
-        if fraud is None
-        else {
-            "decision": fraud.get("decision"),
-            "score": fraud.get("score"),
-            "rules": list(fraud.get("rules") or []),
-        },
-        "failure_reason": txn.failure_reason,
-        "created_at": rfc3339(txn.created_at),
-        "completed_at": rfc3339(txn.completed_at),
-    }
+def wallet_silent(transaction_id: UUID) -> Unavailable:
+    """The wallet gave no definite answer: the transaction stays PROCESSING for recovery."""
+    return Unavailable(
+        "dependency_unavailable",
+        "the wallet did not answer; the transaction will be completed or failed shortly",
+        transaction_id=str(transaction_id),
+    )
 
 
 # ---- wallet accounts ---------------------------------------------------------------------------
-
-FUNDING_ACCOUNT: Final = "external:funding"
-PAYOUT_ACCOUNT: Final = "external:payout"
-
-
-def user_account(user_id: UUID) -> str:
-    return f"user:{user_id}"
 
 
 def accounts_for(

@@ -15,7 +15,7 @@ kyc down, no answer within the deadline, or any other failure to decide → :cla
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -24,7 +24,10 @@ import grpc
 import structlog
 from sqlalchemy.orm import Session
 
-from mint.kit.db import utcnow
+from mint.kit.domain import Refused
+from mint.kit.rpc import error_from_rpc
+from mint.kit.time import utcnow
+from mint.kyc.v1 import kyc_pb2
 from mint.transactions import store
 from mint.transactions.checks import CheckFailed, CheckInput, LimitDecision
 
@@ -70,38 +73,26 @@ def decision_from_reply(reply: Any) -> LimitDecision:
 def failure_from_rpc_error(err: grpc.RpcError) -> CheckFailed:
     """No decision: kyc unreachable or slow (and anything unexpected) is a dependency outage;
     a refusal of the request that is one of our public reasons keeps its code."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = (err.details() if hasattr(err, "details") else "") or ""
-    reason = details.partition(": ")[0].strip()
-    if code == grpc.StatusCode.FAILED_PRECONDITION and reason in _REQUEST_REFUSALS:
-        return CheckFailed(reason, details)
-    name = getattr(code, "name", "UNKNOWN")
-    log.warning("kyc_check_limits_failed", code=name, details=details)
-    return CheckFailed("dependency_unavailable", f"kyc CheckLimits: {name}")
+    error = error_from_rpc(err)
+    if isinstance(error, Refused) and error.code in _REQUEST_REFUSALS:
+        return CheckFailed(error.code, error.detail)
+    log.warning("kyc_check_limits_failed", error=repr(error))
+    return CheckFailed("dependency_unavailable", f"kyc CheckLimits: {error!r}")
 
 
 @dataclass
 class KycLimits:
     """:class:`mint.transactions.checks.LimitsChecker` backed by kyc ``CheckLimits``.
 
-    ``stub_factory`` builds the ``KycServiceStub`` (lazily, once); ``clock`` gives "now" for the
-    day / month windows; ``timeout`` is the call's deadline — short, since the caller holds the
-    user's lock and a database transaction while it waits."""
+    ``stub`` is the ``KycServiceStub``; ``clock`` gives "now" for the day / month windows;
+    ``timeout`` is the call's deadline — short, since the caller holds the user's lock and a
+    database transaction while it waits."""
 
-    stub_factory: Callable[[], Any]
+    stub: Any
     timeout: float = 2.0
     clock: Callable[[], datetime] = utcnow
-    _stub: Any = field(default=None, repr=False)
-
-    @property
-    def stub(self) -> Any:
-        if self._stub is None:
-            self._stub = self.stub_factory()
-        return self._stub
 
     def check(self, session: Session, txn: CheckInput) -> LimitDecision:
-        from mint.kyc.v1 import kyc_pb2
-
         user = limited_user(txn)
         day_start, month_start = windows(self.clock())
         used_today, used_month = store.usage(

@@ -20,9 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata
 from mint.kit.events import add_event_tables
 from mint.kit.idempotency import add_idempotency_table
+from mint.kit.time import utcnow
 
 
 class Base(DeclarativeBase):

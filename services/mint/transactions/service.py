@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mint.kit.service import GrpcServicer, Service
+import structlog
+
+from mint.kit.service import GrpcServicer, Job, Service, ServiceContext
+from mint.transactions import actions
 from mint.transactions.api import router
 from mint.transactions.grpc import TransactionServicer
 from mint.transactions.models import Base
-from mint.transactions.recovery import RECOVER_STUCK
 from mint.transactions.settings import Settings
 from mint.transactions.v1 import transactions_pb2_grpc
+from mint.transactions.wiring import Wiring, wire
+
+log = structlog.get_logger("mint.transactions.recovery")
+
+
+def recover_stuck(ctx: ServiceContext) -> None:
+    """The recovery job (one active replica: the runner holds an advisory lock)."""
+    report = actions.recover(ctx.wired(Wiring))
+    if report.changed:
+        log.info("recovery_pass", **vars(report))
+
 
 SERVICE = Service(
     name="transactions",
@@ -22,13 +35,11 @@ SERVICE = Service(
     grpc_servicers=[
         GrpcServicer(
             transactions_pb2_grpc.add_TransactionServiceServicer_to_server,
-            lambda ctx: TransactionServicer(ctx),
+            lambda ctx: TransactionServicer(ctx.database()),
             "mint.transactions.v1.TransactionService",
         )
     ],
-    jobs=[RECOVER_STUCK],
+    jobs=[Job(name="recover_stuck", interval_seconds=10.0, run=recover_stuck)],
     produces_events=True,
-    # kyc decides on limits; transactions reads the same file (fraud hold hours, review expiry)
-    # and reports the version it runs with in /readyz like every limits user.
-    uses_limits=True,
+    wire=wire,
 )

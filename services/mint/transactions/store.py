@@ -1,10 +1,9 @@
-"""Persistence of transactions: create, lock, move through the state machine (recording the
-transition, its event and the idempotent outcome in the caller's transaction), read, list."""
+"""The transactions' queries, row locks and inserts (no rules, no events): Session in, rows out.
+The use cases in :mod:`mint.transactions.actions` decide; this module fetches and writes."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -12,25 +11,10 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from mint.kit import idempotency, pagination
-from mint.kit.db import utcnow
-from mint.kit.errors import Problem
-from mint.kit.events import emit
-from mint.transactions import domain
-from mint.transactions.domain import Status
+from mint.kit import idempotency
+from mint.kit.time import utcnow
+from mint.transactions.domain import Status, TxnType
 from mint.transactions.models import Transaction, Transition
-
-TOPIC = "transaction.events"
-SOURCE = "transactions"
-SYSTEM = "system"
-
-#: The event a transition into each status emits (PROCESSING emits none: events.md).
-EVENT_TYPES: dict[Status, str] = {
-    Status.COMPLETED: "transaction.completed",
-    Status.FAILED: "transaction.failed",
-    Status.CANCELLED: "transaction.cancelled",
-    Status.REVERSED: "transaction.reversed",
-}
 
 
 def create(
@@ -110,9 +94,9 @@ def usage(
     ``day_start`` / ``month_start``. Call it under :func:`lock_user`."""
     t = Transaction
     mine = or_(
-        and_(t.type == domain.TxnType.TOPUP.value, t.recipient_id == user_id),
+        and_(t.type == TxnType.TOPUP.value, t.recipient_id == user_id),
         and_(
-            t.type.in_((domain.TxnType.TRANSFER.value, domain.TxnType.WITHDRAWAL.value)),
+            t.type.in_((TxnType.TRANSFER.value, TxnType.WITHDRAWAL.value)),
             t.sender_id == user_id,
         ),
     )
@@ -129,69 +113,27 @@ def usage(
     return int(today), int(month)
 
 
-def move(
+def add_transition(
     session: Session,
     txn: Transaction,
-    to: Status,
+    from_status: str,
     *,
     actor: str,
-    reason: str | None = None,
-    failure_reason: str | None = None,
+    reason: str | None,
+    at: datetime,
 ) -> None:
-    """THE way a status changes: the state machine decides, the transition is recorded, and its
-    event goes to the outbox — all in ``session``'s transaction (``txn`` must be locked)."""
-    current = txn.status
-    txn.status = domain.transition(current, to).value
-    now = utcnow()
-    txn.updated_at = now
-    if to is Status.FAILED:
-        txn.failure_reason = failure_reason or reason
-    if to is Status.COMPLETED:
-        txn.completed_at = now
+    """Record ``txn``'s change from ``from_status`` to its current status."""
     session.add(
         Transition(
             transaction_id=txn.id,
-            from_status=current,
+            from_status=from_status,
             to_status=txn.status,
             actor=actor,
-            reason=reason or failure_reason,
-            at=now,
+            reason=reason,
+            at=at,
         )
     )
     session.flush()
-    event_type = EVENT_TYPES.get(to)
-    if event_type is not None:
-        if to is Status.FAILED and txn.failure_reason == "fraud_blocked":
-            event_type = "transaction.fraud_blocked"
-        emit(
-            session,
-            topic=TOPIC,
-            type=event_type,
-            subject=str(txn.id),
-            data=domain.serialize(txn),
-            key=str(txn.user_id),
-            actor=actor,
-            source=SOURCE,
-        )
-
-
-def settle(
-    session: Session,
-    txn: Transaction,
-    to: Status,
-    *,
-    actor: str,
-    reason: str | None = None,
-    failure_reason: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Move ``txn`` to a settled status and store the HTTP outcome in the idempotency row of the
-    request that created it (same transaction). Returns that outcome."""
-    move(session, txn, to, actor=actor, reason=reason, failure_reason=failure_reason)
-    status, body = domain.outcome(domain.serialize(txn), **(extra or {}))
-    if txn.idempotency_key is not None:
-        idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body)
-    return status, body
 
 
 # ---- reads -----------------------------------------------------------------------------------
@@ -201,47 +143,40 @@ def _party(user_id: UUID) -> Any:
     return or_(Transaction.sender_id == user_id, Transaction.recipient_id == user_id)
 
 
-def get_for_party(session: Session, txn_id: UUID, user_id: UUID) -> Transaction | None:
-    return session.scalars(
-        select(Transaction).where(Transaction.id == txn_id, _party(user_id))
-    ).first()
-
-
-def encode_cursor(txn: Transaction) -> str:
-    return pagination.encode_cursor(txn.created_at, txn.id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        return pagination.decode_cursor(cursor, UUID)
-    except pagination.InvalidCursor:
-        raise Problem(422, "invalid_cursor", "the cursor is not valid") from None
+def get(session: Session, txn_id: UUID, *, party: UUID | None = None) -> Transaction | None:
+    """The transaction; with ``party``, only when that user sent or received it."""
+    query = select(Transaction).where(Transaction.id == txn_id)
+    if party is not None:
+        query = query.where(_party(party))
+    return session.scalars(query).first()
 
 
 def list_page(
     session: Session,
     *,
-    user_id: UUID | None,
+    party: UUID | None,
     limit: int,
-    cursor: str | None = None,
+    before: tuple[datetime, UUID] | None = None,
     status: str | None = None,
     type: str | None = None,
-) -> tuple[Sequence[Transaction], str | None]:
-    """Newest first. ``user_id`` None lists everyone's (admin)."""
+) -> tuple[list[Transaction], tuple[datetime, UUID] | None]:
+    """Newest first, keyset-paginated on (created_at, id): the page and the position of its
+    last item when there are more (``None`` on the last page). ``party`` None lists
+    everyone's (admin)."""
     query = select(Transaction)
-    if user_id is not None:
-        query = query.where(_party(user_id))
+    if party is not None:
+        query = query.where(_party(party))
     if status is not None:
         query = query.where(Transaction.status == status)
     if type is not None:
         query = query.where(Transaction.type == type)
-    if cursor:
-        created, txn_id = decode_cursor(cursor)
-        query = query.where(tuple_(Transaction.created_at, Transaction.id) < (created, txn_id))
+    if before is not None:
+        query = query.where(tuple_(Transaction.created_at, Transaction.id) < before)
     query = query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit + 1)
     rows = list(session.scalars(query))
     if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1])
+        last = rows[limit - 1]
+        return rows[:limit], (last.created_at, last.id)
     return rows, None
 
 

@@ -1,5 +1,6 @@
-"""The one wallet call of a money movement, classified into what the engine needs to know:
-posted, refused (with the public failure reason), or unknown (wallet down / no answer)."""
+"""The wallet adapter: the one wallet call of a money movement, classified into what the flow
+needs to know — posted, declined (with the public failure reason), or unknown (wallet down, no
+answer, an error that says nothing about the transfer)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 import grpc
 import structlog
 
+from mint.contracts.money import user_of_account
+from mint.kit.domain import Invalid, NotFound, Refused
+from mint.kit.rpc import error_from_rpc
 from mint.transactions import domain
 from mint.transactions.domain import TxnType
 from mint.transactions.models import Transaction
@@ -23,7 +27,9 @@ class Posted:
 
 
 @dataclass(frozen=True)
-class Refused:
+class Declined:
+    """A definite refusal: nothing was posted."""
+
     failure_reason: str
 
 
@@ -32,10 +38,8 @@ class Unknown:
     """No definite answer (UNAVAILABLE, DEADLINE_EXCEEDED, an internal error): the transfer may
     or may not have posted, so the transaction stays PROCESSING for recovery."""
 
-    code: str
 
-
-WalletOutcome = Posted | Refused | Unknown
+WalletAnswer = Posted | Declined | Unknown
 
 
 def transfer_request(txn: Transaction) -> wallet_pb2.TransferRequest:
@@ -50,35 +54,40 @@ def transfer_request(txn: Transaction) -> wallet_pb2.TransferRequest:
     )
 
 
-def post_transfer(stub: Any, request: wallet_pb2.TransferRequest, txn_type: str) -> WalletOutcome:
-    """Call the wallet's idempotent ``Transfer`` and classify the answer."""
-    try:
-        result = stub.Transfer(request)
-    except grpc.RpcError as err:
-        return _classify(stub, err, request, txn_type)
-    return Posted(replayed=bool(result.replayed))
+@dataclass(frozen=True)
+class WalletClient:
+    """The wallet's idempotent ``Transfer`` over ``stub`` (a ``WalletServiceStub``)."""
 
+    stub: Any
 
-def _classify(
-    stub: Any, err: grpc.RpcError, request: wallet_pb2.TransferRequest, txn_type: str
-) -> WalletOutcome:
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = (err.details() if hasattr(err, "details") else "") or ""
-    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
-        return Refused(domain.failure_reason_for_wallet(details, txn_type))
-    if code == grpc.StatusCode.NOT_FOUND:
-        if txn_type != TxnType.TRANSFER:
-            return Refused("wallet_not_found")
-        return Refused(_missing_party(stub, request.from_account))
-    log.warning("wallet_transfer_unknown", code=code.name, details=details)
-    return Unknown(code=code.name)
+    def post_transfer(self, request: wallet_pb2.TransferRequest, txn_type: str) -> WalletAnswer:
+        """Call ``Transfer`` and classify the answer."""
+        try:
+            result = self.stub.Transfer(request)
+        except grpc.RpcError as err:
+            return self._classify(err, request, txn_type)
+        return Posted(replayed=bool(result.replayed))
 
+    def _classify(
+        self, err: grpc.RpcError, request: wallet_pb2.TransferRequest, txn_type: str
+    ) -> WalletAnswer:
+        error = error_from_rpc(err)
+        if isinstance(error, Refused | Invalid):
+            return Declined(domain.failure_reason_for_wallet(error.code, txn_type))
+        if isinstance(error, NotFound):
+            if txn_type != TxnType.TRANSFER:
+                return Declined("wallet_not_found")
+            return Declined(self._missing_party(request.from_account))
+        log.warning("wallet_transfer_unknown", error=repr(error))
+        return Unknown()
 
-def _missing_party(stub: Any, from_account: str) -> str:
-    """NOT_FOUND names neither account: it is the recipient's unless the sender has no wallet."""
-    try:
-        stub.GetWallet(wallet_pb2.GetWalletRequest(user_id=from_account.removeprefix("user:")))
-    except grpc.RpcError as err:
-        if hasattr(err, "code") and err.code() == grpc.StatusCode.NOT_FOUND:
-            return "wallet_not_found"
-    return "recipient_not_found"
+    def _missing_party(self, from_account: str) -> str:
+        """NOT_FOUND names neither account: it is the recipient's unless the sender has no
+        wallet."""
+        sender = user_of_account(from_account)
+        try:
+            self.stub.GetWallet(wallet_pb2.GetWalletRequest(user_id=str(sender)))
+        except grpc.RpcError as err:
+            if isinstance(error_from_rpc(err), NotFound):
+                return "wallet_not_found"
+        return "recipient_not_found"

@@ -1,0 +1,424 @@
+"""The transactions' use cases (services.md §3): submit a money movement, cancel, read, list,
+and the recovery pass. The HTTP API, the gRPC servicer and the recovery job all call these.
+
+A money movement is claim → PENDING → checks → PROCESSING → wallet ``Transfer`` → COMPLETED |
+FAILED, each step its own short database transaction.
+
+Crash safety: the idempotency claim is committed before anything else; once the PENDING row
+exists the claim is never abandoned — it is completed with the request's final answer in the
+same database transaction as the settlement, by the flow or by the recovery pass, so a retry
+never starts a second movement. That answer is an HTTP one, rendered by the function the edge
+wires in (``Wiring.render``): this module never builds it itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+import structlog
+from sqlalchemy.orm import Session
+
+from mint.contracts.transaction import (
+    TransactionCancelled,
+    TransactionCompleted,
+    TransactionFailed,
+    TransactionFraudBlocked,
+    TransactionObject,
+    TransactionReversed,
+)
+from mint.kit import idempotency
+from mint.kit.domain import DomainError
+from mint.kit.events import emit
+from mint.kit.time import utcnow
+from mint.transactions import checks, domain, store
+from mint.transactions.checks import CheckFailed, CheckInput
+from mint.transactions.domain import Status, TxnType
+from mint.transactions.limits import limited_user
+from mint.transactions.models import Transaction
+from mint.transactions.wallet_client import Posted, Unknown, transfer_request
+
+if TYPE_CHECKING:
+    from mint.transactions.wiring import Wiring
+
+log = structlog.get_logger("mint.transactions.actions")
+
+#: The actor of what the service does on its own (recovery).
+SYSTEM_ACTOR: Final = "system"
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    """A request to move money, initiated by ``user_id`` (the body already validated)."""
+
+    user_id: UUID
+    type: TxnType
+    amount: int
+    currency: str | None  # as asked; None is the deployment's currency
+    sender_id: UUID | None
+    recipient_id: UUID | None
+    description: str | None = None
+    merchant: str | None = None
+    category: str | None = None
+    reference: dict[str, Any] | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A transaction in a settled status, as its request ends: ``extra`` are the fields its
+    refusal carries besides the code (a limit's ``limit``, ``limit_value``, ``remaining``)."""
+
+    transaction: Transaction
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def refusal(self) -> DomainError | None:
+        """``None`` when the money moved, else why not (naming the transaction)."""
+        txn = self.transaction
+        return domain.refusal(txn.status, txn.failure_reason, txn.id, self.extra)
+
+
+#: The final answer (status, body) of the request that created a settled transaction — what
+#: it answers and what its idempotency row stores for replays. Wired in by the HTTP edge.
+Render = Callable[[Settled], tuple[int, dict[str, Any]]]
+
+#: A request whose Idempotency-Key was already claimed: the caller answers it as the kit says.
+NotClaimed = idempotency.Replay | idempotency.InProgress | idempotency.Reused
+
+
+# ---- the money movement ---------------------------------------------------------------------
+
+
+def submit(wire: Wiring, new: NewTransaction, key: str, fingerprint: str) -> Settled | NotClaimed:
+    """Run the whole flow for one idempotent request. Raises ``Refused unsupported_currency``
+    before claiming the key, ``Conflict idempotency_request_in_progress`` when someone else is
+    moving the transaction, and ``Unavailable dependency_unavailable`` when the wallet gave no
+    answer (the transaction stays PROCESSING for recovery); both name the transaction."""
+    currency = domain.check_currency(new.currency)
+    claim = idempotency.begin(wire.db, new.user_id, key, fingerprint)
+    if not isinstance(claim, idempotency.Claimed):
+        return claim
+    actor = str(new.user_id)
+    try:
+        with wire.db.session() as session:
+            txn = store.create(
+                session,
+                user_id=new.user_id,
+                type=new.type.value,
+                amount=new.amount,
+                currency=currency,
+                sender_id=new.sender_id,
+                recipient_id=new.recipient_id,
+                description=new.description,
+                merchant=new.merchant,
+                category=new.category,
+                reference=new.reference,
+                idempotency_key=key,
+                actor=actor,
+            )
+            txn_id = txn.id
+    except BaseException:
+        try:  # nothing durable happened: free the key for a corrected retry
+            idempotency.abandon(wire.db, new.user_id, key)
+        except Exception:
+            log.exception("idempotency_abandon_failed")  # recovery frees it later
+        raise
+    return _drive(wire, txn_id, actor=actor, client_ip=new.client_ip)
+
+
+def _drive(wire: Wiring, txn_id: UUID, *, actor: str, client_ip: str | None) -> Settled:
+    """PENDING → checks → PROCESSING → wallet → settled."""
+    with wire.db.session() as session:
+        txn = _locked(session, txn_id)
+        if txn.status != Status.PENDING:
+            return _as_settled(txn)
+        decided = _decide(wire, session, txn, actor, client_ip)
+        if decided is not None:
+            return decided
+        request = transfer_request(txn)
+    settled = _post(wire, txn_id, request, txn_type=txn.type, actor=actor)
+    if settled is None:
+        raise domain.wallet_silent(txn_id)
+    return settled
+
+
+def _decide(
+    wire: Wiring, session: Session, txn: Transaction, actor: str, client_ip: str | None
+) -> Settled | None:
+    """Checks on a locked PENDING transaction: settled, or None when it moved to PROCESSING
+    and the wallet must be called."""
+    if domain.is_self_transfer(txn.type, txn.sender_id, txn.recipient_id):
+        return _fail(wire, session, txn, actor, "self_transfer")
+    seen = CheckInput(
+        transaction_id=txn.id,
+        user_id=txn.user_id,
+        type=txn.type,
+        amount=txn.amount,
+        currency=txn.currency,
+        sender_id=txn.sender_id,
+        recipient_id=txn.recipient_id,
+        client_ip=client_ip,
+    )
+    # The user's lock is held (transaction-scoped) from reading the usage until this
+    # decision commits: counted (counted_at, PROCESSING) or FAILED.
+    store.lock_user(session, limited_user(seen))
+    try:
+        limits = checks.check_limits(wire.checks, session, seen)
+        if not limits.allowed:
+            extra = limits.refusal_extra()
+            return _fail(wire, session, txn, actor, domain.LIMIT_EXCEEDED, extra)
+        txn.counted_at = utcnow()  # from now on it counts toward the user's usage
+        verdict = checks.score_fraud(wire.checks, session, seen)
+    except CheckFailed as failed:
+        log.warning("check_failed", transaction_id=str(txn.id), reason=str(failed))
+        return _fail(wire, session, txn, actor, failed.failure_reason)
+    txn.fraud = verdict.as_json()
+    if verdict.decision == "BLOCK":
+        return _fail(wire, session, txn, actor, domain.FRAUD_BLOCKED)
+    if verdict.decision == "REVIEW":
+        # The review flow (wallet Hold, 202, transaction.review_required) lands with the
+        # fraud integration; until then a scorer must not answer REVIEW.
+        raise NotImplementedError("fraud REVIEW is not supported yet")
+    move(session, txn, Status.PROCESSING, actor=actor, reason="checks passed")
+    return None
+
+
+def _post(wire: Wiring, txn_id: UUID, request: Any, *, txn_type: str, actor: str) -> Settled | None:
+    """Call the wallet for a PROCESSING transaction and settle it by the answer; None when the
+    answer is unknown (it stays PROCESSING)."""
+    answer = wire.wallet.post_transfer(request, txn_type)
+    if isinstance(answer, Unknown):
+        return None
+    with wire.db.session() as session:
+        txn = _locked(session, txn_id)
+        if txn.status != Status.PROCESSING:  # settled meanwhile (recovery, an admin)
+            return _as_settled(txn)
+        if isinstance(answer, Posted):
+            return _settle(
+                session, txn, Status.COMPLETED, wire.render, actor=actor, reason="posted"
+            )
+        return _fail(wire, session, txn, actor, answer.failure_reason)
+
+
+def _locked(session: Session, txn_id: UUID) -> Transaction:
+    txn = store.lock(session, txn_id)
+    if txn is None:
+        raise LookupError(f"transaction {txn_id} vanished")
+    return txn
+
+
+def _as_settled(txn: Transaction) -> Settled:
+    """A transaction someone else has settled, or ``Conflict`` while they are at it."""
+    if domain.is_settled(txn.status):
+        return Settled(txn)
+    raise domain.still_processing(txn.id)
+
+
+# ---- status changes -------------------------------------------------------------------------
+
+#: The event a transition into each status emits (PROCESSING emits none: events.md); a FAILED
+#: ``fraud_blocked`` is ``transaction.fraud_blocked`` instead.
+_EVENTS: Final[Mapping[str, type[TransactionObject]]] = {
+    Status.COMPLETED: TransactionCompleted,
+    Status.FAILED: TransactionFailed,
+    Status.CANCELLED: TransactionCancelled,
+    Status.REVERSED: TransactionReversed,
+}
+
+
+def move(
+    session: Session,
+    txn: Transaction,
+    to: Status,
+    *,
+    actor: str,
+    reason: str | None = None,
+    failure_reason: str | None = None,
+) -> None:
+    """THE way a status changes: the state machine decides, the transition is recorded, and its
+    event goes to the outbox — all in ``session``'s transaction (``txn`` must be locked)."""
+    current = txn.status
+    txn.status = domain.transition(current, to).value
+    now = utcnow()
+    txn.updated_at = now
+    if to is Status.FAILED:
+        txn.failure_reason = failure_reason or reason
+    if to is Status.COMPLETED:
+        txn.completed_at = now
+    store.add_transition(
+        session, txn, current, actor=actor, reason=reason or failure_reason, at=now
+    )
+    contract = _EVENTS.get(txn.status)
+    if contract is TransactionFailed and txn.failure_reason == domain.FRAUD_BLOCKED:
+        contract = TransactionFraudBlocked
+    if contract is not None:
+        # The data is the transaction object; keyed by the initiator (sender, or a top-up's
+        # recipient), which is ``txn.user_id``.
+        emit(session, contract.model_validate(txn, from_attributes=True), actor=actor)
+
+
+def _settle(
+    session: Session,
+    txn: Transaction,
+    to: Status,
+    render: Render,
+    *,
+    actor: str,
+    reason: str | None = None,
+    failure_reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Settled:
+    """Move ``txn`` to a settled status and, in the same transaction, complete the idempotency
+    row of the request that created it with that request's final answer."""
+    move(session, txn, to, actor=actor, reason=reason, failure_reason=failure_reason)
+    settled = Settled(txn, extra or {})
+    if txn.idempotency_key is not None:
+        status, body = render(settled)
+        idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body)
+    return settled
+
+
+def _fail(
+    wire: Wiring,
+    session: Session,
+    txn: Transaction,
+    actor: str,
+    failure_reason: str,
+    extra: Mapping[str, Any] | None = None,
+) -> Settled:
+    return _settle(
+        session,
+        txn,
+        Status.FAILED,
+        wire.render,
+        actor=actor,
+        failure_reason=failure_reason,
+        extra=extra,
+    )
+
+
+# ---- cancel and reads -----------------------------------------------------------------------
+
+
+def cancel(session: Session, txn_id: UUID, user_id: UUID, render: Render) -> Transaction:
+    """Cancel a PENDING transaction, by its initiator only (``Forbidden``; ``Conflict
+    invalid_state`` in any other status). A party's view: anyone else's is ``NotFound``."""
+    txn = store.lock(session, txn_id)
+    if txn is None or user_id not in (txn.sender_id, txn.recipient_id):
+        raise domain.transaction_not_found()
+    domain.check_cancel(txn.status, initiator=txn.user_id, user_id=user_id)
+    # A hold (REVIEW) is released here once the review flow lands.
+    _settle(
+        session, txn, Status.CANCELLED, render, actor=str(user_id), reason="cancelled by sender"
+    )
+    return txn
+
+
+def get_transaction(session: Session, txn_id: UUID, *, party: UUID | None = None) -> Transaction:
+    """The transaction; with ``party``, only if that user sent or received it (``NotFound``
+    otherwise, as for a transaction that does not exist)."""
+    txn = store.get(session, txn_id, party=party)
+    if txn is None:
+        raise domain.transaction_not_found()
+    return txn
+
+
+def list_transactions(
+    session: Session,
+    *,
+    party: UUID | None,
+    limit: int,
+    cursor: str | None = None,
+    status: Status | None = None,
+    type: TxnType | None = None,
+) -> tuple[list[Transaction], str | None]:
+    """Newest first (``party`` None: everyone's, for the admin); the opaque cursor of the next
+    page, if any (``Invalid invalid_cursor`` for one this service did not hand out)."""
+    before = domain.decode_cursor(cursor) if cursor else None
+    rows, last = store.list_page(
+        session,
+        party=party,
+        limit=limit,
+        before=before,
+        status=status.value if status else None,
+        type=type.value if type else None,
+    )
+    return rows, (domain.encode_cursor(*last) if last is not None else None)
+
+
+# ---- recovery -------------------------------------------------------------------------------
+
+
+@dataclass
+class RecoveryReport:
+    completed: int = 0
+    failed: int = 0
+    left: int = 0
+    timed_out: int = 0
+    claims_released: int = 0
+    keys_expired: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(vars(self).values())
+
+
+def recover(wire: Wiring) -> RecoveryReport:
+    """One recovery pass (services.md §3 "Recovery"): nothing stays stuck, no money is lost or
+    created by a crash. Safe to run concurrently with the API (row locks and the state machine
+    decide) and repeatedly (the wallet is idempotent by transfer id).
+
+    * PROCESSING past ``recovery_processing_after_seconds`` → re-issue the wallet's idempotent
+      ``Transfer`` with the same id: posted → COMPLETED, declined → FAILED, no answer → left
+      for the next pass.
+    * PENDING past ``recovery_pending_after_seconds`` with no REVIEW decision → FAILED
+      ``recovery_timeout`` (it never settles without its checks). PENDING under REVIEW is left
+      to the reviewer or the hold expiry.
+    * Idempotency claims whose request died before recording a transaction are abandoned, and
+      expired idempotency rows are deleted.
+
+    Each settlement also completes the original request's idempotency row, so a retry of that
+    request replays the final outcome."""
+    report = RecoveryReport()
+    db, settings = wire.db, wire.settings
+    batch = settings.recovery_batch
+    processing_after = timedelta(seconds=settings.recovery_processing_after_seconds)
+    pending_after = timedelta(seconds=settings.recovery_pending_after_seconds)
+
+    with db.session() as session:
+        processing = store.stuck(session, Status.PROCESSING, processing_after, batch)
+    for txn_id in processing:
+        with db.session() as session:
+            txn = store.get(session, txn_id)
+            if txn is None or txn.status != Status.PROCESSING:
+                continue
+            request, txn_type = transfer_request(txn), txn.type
+        settled = _post(wire, txn_id, request, txn_type=txn_type, actor=SYSTEM_ACTOR)
+        if settled is None:
+            report.left += 1
+        elif settled.refusal() is None:
+            report.completed += 1
+        else:
+            report.failed += 1
+
+    with db.session() as session:
+        pending = store.stuck(session, Status.PENDING, pending_after, batch)
+    for txn_id in pending:
+        with db.session() as session:
+            txn = store.lock(session, txn_id, skip_locked=True)
+            if txn is None or txn.status != Status.PENDING or domain.under_review(txn.fraud):
+                continue
+            # (a hold placed for REVIEW is released here once the review flow lands)
+            _fail(wire, session, txn, SYSTEM_ACTOR, domain.RECOVERY_TIMEOUT)
+            report.timed_out += 1
+
+    with db.session() as session:
+        stale = store.stale_claims(session, pending_after, batch)
+    for user_id, key in stale:
+        idempotency.abandon(db, user_id, key)
+        report.claims_released += 1
+    report.keys_expired = idempotency.cleanup(db, batch=batch)
+    return report

@@ -1,0 +1,46 @@
+"""The transactions service's collaborators, built once per process: its database, the wallet
+adapter, the pre-flight checks (limits from kyc ``CheckLimits``; fraud: the allow-all seam for
+now), its settings, and how a settled movement's HTTP answer is rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mint.kit.db import Database
+from mint.kit.rpc import grpc_client
+from mint.kit.service import ServiceContext
+from mint.kyc.v1.kyc_pb2_grpc import KycServiceStub
+from mint.transactions import answers
+from mint.transactions.checks import Checks
+from mint.transactions.limits import KycLimits
+from mint.transactions.settings import Settings
+from mint.transactions.wallet_client import WalletClient
+from mint.wallet.v1.wallet_pb2_grpc import WalletServiceStub
+
+if TYPE_CHECKING:
+    from mint.transactions.actions import Render
+
+
+@dataclass
+class Wiring:
+    db: Database
+    settings: Settings
+    wallet: WalletClient
+    checks: Checks
+    #: The final HTTP answer of a settled movement, stored with the settlement for replays.
+    render: Render
+
+
+def wire(ctx: ServiceContext) -> Wiring:
+    """Wallet at ``MINT_WALLET_GRPC``, kyc ``CheckLimits`` at ``MINT_KYC_GRPC`` (each call with
+    the ``grpc_deadline_seconds`` deadline)."""
+    settings = ctx.settings_as(Settings)
+    kyc = grpc_client(settings, "kyc", KycServiceStub)
+    return Wiring(
+        db=ctx.database(),
+        settings=settings,
+        wallet=WalletClient(grpc_client(settings, "wallet", WalletServiceStub)),
+        checks=Checks(limits=KycLimits(kyc, timeout=settings.grpc_deadline_seconds)),
+        render=answers.render,
+    )

@@ -25,79 +25,27 @@ def resolve_database_url(explicit: str | None) -> str:
 
 
 def create_admin(database_url: str, email: str, password: str, name: str) -> tuple[str, bool]:
-    """Create a verified admin, or promote (and verify) an existing user. Returns the user id and
-    whether the user is new. Raises ``ValueError`` with the reason for unusable input."""
-    from mint.auth import store
-    from mint.auth.domain import (
-        NAME_MAX,
-        PASSWORD_MAX,
-        Role,
-        has_control_chars,
-        is_valid_email,
-        password_problems,
-    )
-    from mint.auth.passwords import hash_password
+    """Create a verified admin, or promote (and verify) an existing user — the same use case
+    (and events) as everything else in auth. Returns the user id and whether the user is new.
+    Raises ``ValueError`` with the reason for unusable input (before touching the database)."""
+    from mint.auth import actions
+    from mint.auth.domain import new_account
     from mint.auth.service import SERVICE
     from mint.kit.db import Database, run_migrations
+    from mint.kit.domain import DomainError
 
-    email = normalize_email(email)
-    name = name.strip()
-    if not is_valid_email(email):
-        raise ValueError("not a valid email address")
-    if not 1 <= len(name) <= NAME_MAX or has_control_chars(name):
-        raise ValueError(f"name must be 1..{NAME_MAX} characters")
-    problems = password_problems(password, email)
-    if len(password) > PASSWORD_MAX:
-        problems.append(f"must be at most {PASSWORD_MAX} characters")
-    if problems:
-        raise ValueError("weak password: " + "; ".join(problems))
+    try:
+        account = new_account(email, name, password)
+    except DomainError as refused:
+        raise ValueError(f"{refused.code.replace('_', ' ')}: {refused.detail}") from None
     assert SERVICE.migrations_dir is not None
     run_migrations(database_url, SERVICE.migrations_dir)
-    password_hash = hash_password(password)
     db = Database(database_url, pool_size=1)
     try:
-        with db.session() as session:
-            user = store.create_user(
-                session,
-                email=email,
-                name=name,
-                password_hash=password_hash,
-                role=Role.ADMIN,
-                email_verified=True,
-            )
-            if user is not None:
-                store.emit_auth_event(
-                    session,
-                    "auth.user_registered",
-                    user.id,
-                    {"user_id": str(user.id), "email": user.email, "name": user.name},
-                    actor="system",
-                )
-                return str(user.id), True
-            existing = store.get_user_by_email(session, email)
-            assert existing is not None
-            if not existing.email_verified:
-                existing.email_verified = True
-                store.emit_auth_event(
-                    session,
-                    "auth.user_verified",
-                    existing.id,
-                    {"user_id": str(existing.id)},
-                    actor="system",
-                )
-            if existing.role != Role.ADMIN.value:
-                existing.role = Role.ADMIN.value
-                store.revoke_user_families(session, existing.id, "role_changed")
-                store.emit_auth_event(
-                    session,
-                    "auth.role_changed",
-                    existing.id,
-                    {"user_id": str(existing.id), "role": existing.role},
-                    actor="system",
-                )
-            return str(existing.id), False
+        user, created = actions.create_admin(db, account)
     finally:
         db.dispose()
+    return str(user.id), created
 
 
 @admin_app.command("create")

@@ -4,25 +4,38 @@ from __future__ import annotations
 
 import stat
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from mint.auth.caller import LocalVerifier
 from mint.auth.domain import (
     ACCESS_TTL,
     REFRESH_TTL,
+    Role,
     TokenSubject,
     TokenType,
+    UserStatus,
     build_claims,
+    check_new_password,
+    decode_cursor,
+    encode_cursor,
+    freeze_reason,
     has_control_chars,
     is_valid_email,
+    new_account,
     normalize_email,
+    parse_role,
+    parse_user_id,
     password_problems,
-    rfc3339,
     token_hash,
+    user_filter,
 )
 from mint.auth.keys import (
     KeyRing,
@@ -32,7 +45,9 @@ from mint.auth.keys import (
     kid_for,
     load_keys,
 )
-from mint.auth.tokens import LocalVerifier, issue, sign
+from mint.auth.schemas import UserOut
+from mint.auth.tokens import issue, sign
+from mint.kit.domain import Invalid, Unauthenticated
 from mint.kit.errors import Problem
 
 EMAIL = "alice.smith@example.com"
@@ -133,11 +148,97 @@ def test_claims(kind: TokenType, ttl: object) -> None:
     }
 
 
-def test_token_hash_and_rfc3339() -> None:
+def test_token_hash() -> None:
     assert len(token_hash("abc")) == 64
     assert token_hash("abc") != token_hash("abd")
-    assert rfc3339(NOW) == "2026-01-02T03:04:05Z"
-    assert rfc3339(datetime(2026, 1, 2)) == "2026-01-02T00:00:00Z"
+
+
+def test_user_out_renders_instants_in_rfc3339_utc() -> None:
+    user = SimpleNamespace(
+        id=SUBJECT.user_id,
+        email="alice@example.com",
+        name="Alice",
+        role="user",
+        email_verified=False,
+        status="ACTIVE",
+        created_at=datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1))),
+        password_hash="never shown",
+    )
+    body = UserOut.model_validate(user).model_dump(mode="json")
+    assert body == {
+        "id": str(SUBJECT.user_id),
+        "email": "alice@example.com",
+        "name": "Alice",
+        "role": "user",
+        "email_verified": False,
+        "status": "ACTIVE",
+        "created_at": "2026-01-02T03:04:05.000000Z",
+    }
+
+
+# ---- refusals ----------------------------------------------------------------------------------
+
+
+def test_weak_passwords_are_refused_with_the_reasons() -> None:
+    check_new_password("Abcdef123!", EMAIL)
+    with pytest.raises(Invalid) as weak:
+        check_new_password("alice", "alice@example.com")
+    assert weak.value.code == "weak_password"
+    assert len(weak.value.extra["reasons"]) == 3
+    assert weak.value.detail == "password " + "; ".join(weak.value.extra["reasons"])
+    with pytest.raises(Invalid, match="weak_password"):
+        check_new_password("Ab1!" * 33, EMAIL)  # 132 characters
+
+
+def test_new_account() -> None:
+    account = new_account(" Alice@Example.COM ", "  Alice ", "Abcdef123!")
+    assert (account.email, account.name) == ("alice@example.com", "Alice")
+    for email, name, password, code in (
+        ("not-an-email", "A", "Abcdef123!", "invalid_email"),
+        ("a@example.com", "  ", "Abcdef123!", "invalid_name"),
+        ("a@example.com", "x" * 101, "Abcdef123!", "invalid_name"),
+        ("a@example.com", "a\nb", "Abcdef123!", "invalid_name"),
+        ("a@example.com", "A", "short", "weak_password"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            new_account(email, name, password)
+        assert refused.value.code == code
+
+
+ADMIN_INPUT_REFUSALS: list[tuple[Callable[[], object], str]] = [
+    (lambda: parse_user_id("nope"), "invalid_user_id"),
+    (lambda: parse_role("root"), "invalid_role"),
+    (lambda: freeze_reason("   "), "invalid_reason"),
+    (lambda: freeze_reason("x" * 501), "invalid_reason"),
+    (lambda: freeze_reason("a\x00b"), "invalid_reason"),
+    (lambda: user_filter("", "GONE", "", 0), "invalid_status"),
+    (lambda: user_filter("", "", "root", 0), "invalid_role"),
+    (lambda: user_filter("", "", "", 101), "invalid_page_size"),
+    (lambda: user_filter("", "", "", -1), "invalid_page_size"),
+    (lambda: decode_cursor("garbage"), "invalid_page_token"),
+]
+
+
+@pytest.mark.parametrize(("call", "code"), ADMIN_INPUT_REFUSALS)
+def test_admin_input_refusals(call: Callable[[], object], code: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        call()
+    assert refused.value.code == code
+
+
+def test_admin_inputs() -> None:
+    uid = uuid.uuid4()
+    assert parse_user_id(str(uid)) == uid
+    assert parse_role("admin") is Role.ADMIN
+    assert freeze_reason("  fraud ") == "fraud"
+    where = user_filter(" Ali\x00CE ", "FROZEN", "admin", 0)
+    assert (where.query, where.status, where.role, where.limit) == (
+        "alice",
+        UserStatus.FROZEN,
+        Role.ADMIN,
+        20,
+    )
+    assert decode_cursor(encode_cursor(NOW, uid)) == (NOW, uid)
 
 
 # ---- keys --------------------------------------------------------------------------------------
@@ -229,3 +330,12 @@ def test_local_verifier(tmp_path: Path) -> None:
     hs = jwt.encode({"sub": "x"}, "secret-secret-secret-secret-32by", algorithm="HS256")
     with pytest.raises(Problem):
         verifier.verify(hs)
+    foreign = jwt.encode(
+        build_claims(SUBJECT, TokenType.ACCESS, now=datetime.now(UTC), jti="f"),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "29991231235959"},
+    )
+    with pytest.raises(Unauthenticated) as unknown:
+        verifier.verify(foreign)
+    assert unknown.value.code == "unauthorized"

@@ -21,7 +21,7 @@ from mint.auth.domain import (
     new_mail_token,
     search_prefix,
 )
-from mint.auth.settings import AuthSettings
+from mint.auth.settings import Settings
 from mint.kit.config import ConfigError
 from mint.kit.mail import SmtpConfig, build_message, parse_smtp_url
 
@@ -65,7 +65,7 @@ def test_password_is_not_in_the_config_repr() -> None:
 
 def test_settings_name_a_bad_smtp_url() -> None:
     with pytest.raises(ConfigError) as refused:
-        AuthSettings.load(smtp_url="smtp://me:hunter2@mail.example.com")
+        Settings.load(smtp_url="smtp://me:hunter2@mail.example.com")
     assert "MINT_SMTP_URL" in str(refused.value) and "hunter2" not in str(refused.value)
 
 
@@ -94,7 +94,7 @@ def test_header_injection_is_refused(field: str) -> None:
 
 
 def test_links_use_the_public_url() -> None:
-    settings = AuthSettings(public_url="https://mint.example.com/", signing_keys_dir=Path("/x"))
+    settings = Settings(public_url="https://mint.example.com/", signing_keys_dir=Path("/x"))
     assert (
         mailing.link(settings, "/verify-email", "a-b_c")
         == "https://mint.example.com/verify-email?token=a-b_c"

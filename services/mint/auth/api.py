@@ -1,51 +1,83 @@
-"""auth's HTTP API under ``/api/v1/auth`` — sessions (register, login, refresh, logout, me) —
-and the JWKS at the root (services.md §1). Mail flows, password change and recipient search live
-in :mod:`mint.auth.api_account`."""
+"""auth's HTTP API under ``/api/v1/auth`` (services.md §1) — sessions (register, login, refresh,
+logout), the account (me, email verification, forgotten and changed password, recipient
+search) — and the JWKS at the root. Each route parses, calls one use case of
+:mod:`mint.auth.actions` and answers; refusals are the use cases' domain errors."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Query, Request, Response
 
-from mint.auth import store
-from mint.auth.domain import UserStatus, password_problems
-from mint.auth.passwords import dummy_verify, hash_password, needs_rehash, verify_password
-from mint.auth.ratelimit import (
-    LOGIN_PER_EMAIL,
-    LOGIN_PER_IP,
-    Counter,
-    RateLimitedError,
-    hashed,
-    register_per_ip,
-    too_many,
-)
-from mint.auth.schemas import AuthOut, LoginBody, RefreshBody, RegisterBody, UpdateMeBody, UserOut
-from mint.auth.store import RefreshResult
-from mint.auth.web import (
-    AuthUser,
-    auth_body,
-    auth_settings,
+from mint.auth import actions
+from mint.auth.caller import AuthUser
+from mint.auth.cookies import (
     clear_session_cookies,
-    keyring,
-    limiter,
     presented_refresh,
-    problems,
-    security_event,
+    refresh_cookie,
     set_session_cookies,
 )
-from mint.kit.errors import Problem, unauthorized
+from mint.auth.domain import EMAIL_MAX, ClientInfo, search_prefix
+from mint.auth.schemas import (
+    AuthOut,
+    ChangePasswordBody,
+    ForgotBody,
+    LoginBody,
+    RecipientOut,
+    RecipientsOut,
+    RefreshBody,
+    RegisterBody,
+    ResetBody,
+    TokenBody,
+    UpdateMeBody,
+    UserOut,
+)
+from mint.auth.wiring import Wired
+from mint.kit.domain import Invalid
 from mint.kit.security import client_ip
-from mint.kit.service import Ctx
+from mint.kit.service import DbSession
 
 router = APIRouter(tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
-_UNAVAILABLE = (503, "dependency_unavailable: rate limiting (Redis) is down: fail closed")
+
+def problems(*entries: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem+json answers: ``(status, "code: meaning")``."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, text in entries:
+        entry = out.setdefault(
+            status, {"description": "", "content": {"application/problem+json": {}}}
+        )
+        entry["description"] = (entry["description"] + "; " if entry["description"] else "") + (
+            text
+        )
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "seconds until the window frees",
+                    "schema": {"type": "integer"},
+                }
+            }
+    return out
 
 
-def weak_password(reasons: list[str]) -> Problem:
-    return Problem(422, "weak_password", "password " + "; ".join(reasons), reasons=reasons)
+_REDIS_DOWN = (503, "dependency_unavailable: rate limiting (Redis) is down: fail closed")
+_MAIL_DOWN = (503, "dependency_unavailable: the mail server (or Redis) is down; retry")
+_INVALID_TOKEN = (422, "invalid_token: unknown, expired or already used")
+
+
+def client_of(request: Request, w: Wired) -> ClientInfo:
+    """What security events record about the sender of ``request``."""
+    return ClientInfo(client_ip(request, w.settings), request.headers.get("user-agent", ""))
+
+
+def signed_in(response: Response, started: actions.SignedIn, w: Wired) -> AuthOut:
+    """The session's cookies on ``response``, its tokens in the body."""
+    set_session_cookies(response, started.tokens, w.settings)
+    return AuthOut.model_validate(started)
+
+
+# ---- sessions -----------------------------------------------------------------------------------
 
 
 @router.post(
@@ -57,44 +89,21 @@ def weak_password(reasons: list[str]) -> Problem:
         (422, "validation_error"),
         (422, "weak_password: under 10 characters, one character class, or the email's name"),
         (429, "too_many_requests: MINT_REGISTER_RATE_PER_HOUR registrations per client IP"),
-        _UNAVAILABLE,
+        _REDIS_DOWN,
     ),
 )
-def register(body: RegisterBody, ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
-    # Every attempt that passes validation counts against the client IP (a 409 too: it would
-    # otherwise be a free account-existence oracle).
-    rule = register_per_ip(auth_settings(ctx).register_rate_per_hour)
-    try:
-        limiter(ctx).acquire([Counter(rule, client_ip(request, ctx.settings))])
-    except RateLimitedError as limited:
-        raise too_many(
-            "too_many_requests", limited.retry_after, "too many registrations from this address"
-        ) from None
-    reasons = password_problems(body.password, body.email)
-    if reasons:
-        raise weak_password(reasons)
-    password_hash = hash_password(body.password)  # outside the transaction: it is slow
-    with ctx.database().session() as session:
-        user = store.create_user(
-            session, email=body.email, name=body.name, password_hash=password_hash
-        )
-        if user is None:
-            raise Problem(409, "email_taken", "an account with this email already exists")
-        store.emit_auth_event(
-            session,
-            "auth.user_registered",
-            user.id,
-            {"user_id": str(user.id), "email": user.email, "name": user.name},
-            actor=str(user.id),
-        )
-        pair = store.start_session(session, user, keyring(ctx))
-        out = auth_body(user, pair)
-    set_session_cookies(response, pair, ctx.settings)
-    return out
-
-
-def _invalid_credentials() -> Problem:
-    return Problem(401, "invalid_credentials", "invalid email or password")
+def register(body: RegisterBody, w: Wired, request: Request, response: Response) -> AuthOut:
+    started = actions.register(
+        w.db,
+        w.keys,
+        w.limiter,
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        ip=client_ip(request, w.settings),
+        per_hour=w.settings.register_rate_per_hour,
+    )
+    return signed_in(response, started, w)
 
 
 @router.post(
@@ -105,48 +114,19 @@ def _invalid_credentials() -> Problem:
         (403, "account_frozen"),
         (422, "validation_error"),
         (429, "too_many_attempts: 5 failures per email or 50 per client IP in 15 min"),
-        _UNAVAILABLE,
+        _REDIS_DOWN,
     ),
 )
-def login(body: LoginBody, ctx: Ctx, request: Request, response: Response) -> dict[str, Any]:
-    # Brute-force protection comes first: while an email or an IP is limited even the right
-    # password gets 429 (nothing is verified). The attempt is reserved atomically in both
-    # counters and taken back only when the password was right. Redis down → 503 (see
-    # mint.auth.ratelimit: the protection fails closed).
-    ip = client_ip(request, ctx.settings)
-    window = limiter(ctx)
-    try:
-        attempt = window.acquire(
-            [Counter(LOGIN_PER_EMAIL, hashed(body.email)), Counter(LOGIN_PER_IP, ip)]
-        )
-    except RateLimitedError as limited:
-        raise too_many(
-            "too_many_attempts", limited.retry_after, "too many failed logins; try again later"
-        ) from None
-    db = ctx.database()
-    with db.session() as session:
-        user = store.get_user_by_email(session, body.email)
-    if user is None:
-        dummy_verify(body.password)
-    if user is None or not verify_password(user.password_hash, body.password):
-        with db.session() as session:
-            security_event(session, request, ctx, "auth.login_failed", user.id if user else None)
-        raise _invalid_credentials()
-    window.release(attempt)  # the right password: not a failure (earlier failures stay)
-    if user.status == UserStatus.FROZEN.value:
-        raise Problem(403, "account_frozen", "this account is frozen")
-    new_hash = hash_password(body.password) if needs_rehash(user.password_hash) else None
-    with db.session() as session:
-        current = store.get_user(session, user.id)
-        if current is None or current.status != UserStatus.ACTIVE.value:
-            raise Problem(403, "account_frozen", "this account is frozen")
-        if new_hash is not None:
-            current.password_hash = new_hash
-        pair = store.start_session(session, current, keyring(ctx))
-        security_event(session, request, ctx, "auth.login_succeeded", current.id)
-        out = auth_body(current, pair)
-    set_session_cookies(response, pair, ctx.settings)
-    return out
+def login(body: LoginBody, w: Wired, request: Request, response: Response) -> AuthOut:
+    started = actions.login(
+        w.db,
+        w.keys,
+        w.limiter,
+        email=body.email,
+        password=body.password,
+        client=client_of(request, w),
+    )
+    return signed_in(response, started, w)
 
 
 @router.post(
@@ -160,32 +140,14 @@ def login(body: LoginBody, ctx: Ctx, request: Request, response: Response) -> di
     ),
 )
 def refresh(
-    ctx: Ctx,
+    w: Wired,
     request: Request,
     response: Response,
     body: Annotated[RefreshBody | None, Body()] = None,
-) -> dict[str, Any]:
-    token = presented_refresh(request, body, ctx)
-    if token is None:
-        raise Problem(401, "invalid_refresh_token", "no refresh token presented")
-    with ctx.database().session() as session:
-        rotation = store.rotate(session, token, keyring(ctx))
-        if rotation.result is RefreshResult.REUSED:
-            security_event(session, request, ctx, "auth.refresh_reused", rotation.user_id)
-        out = (
-            auth_body(rotation.user, rotation.pair)
-            if rotation.user is not None and rotation.pair is not None
-            else None
-        )
-    # The reuse revocation is committed before answering.
-    if rotation.result is RefreshResult.REUSED:
-        raise Problem(401, "refresh_token_reused", "refresh token already used; session revoked")
-    if rotation.result is RefreshResult.FROZEN:
-        raise Problem(403, "account_frozen", "this account is frozen")
-    if out is None or rotation.pair is None:
-        raise Problem(401, "invalid_refresh_token", "refresh token is invalid or expired")
-    set_session_cookies(response, rotation.pair, ctx.settings)
-    return out
+) -> AuthOut:
+    token = presented_refresh(request, body, w.settings)
+    started = actions.refresh(w.db, w.keys, token, client_of(request, w))
+    return signed_in(response, started, w)
 
 
 @router.post(
@@ -195,24 +157,22 @@ def refresh(
     responses=problems((403, "csrf_failed: cookie-presented token without X-CSRF-Token")),
 )
 def logout(
-    ctx: Ctx, request: Request, body: Annotated[RefreshBody | None, Body()] = None
+    w: Wired, request: Request, body: Annotated[RefreshBody | None, Body()] = None
 ) -> Response:
-    token = presented_refresh(request, body, ctx)
-    if token is not None:
-        with ctx.database().session() as session:
-            store.revoke_family_of(session, token, "logout")
+    token = presented_refresh(request, body, w.settings)
+    with w.db.session() as session:
+        actions.logout(session, token)
     response = Response(status_code=204)
-    clear_session_cookies(response, ctx.settings)
+    clear_session_cookies(response, w.settings)
     return response
 
 
+# ---- the account --------------------------------------------------------------------------------
+
+
 @router.get("/me", response_model=UserOut, responses=problems((401, "unauthorized")))
-def me(principal: AuthUser, ctx: Ctx) -> dict[str, Any]:
-    with ctx.database().session() as session:
-        user = store.get_user(session, principal.user_id)
-        if user is None:
-            raise unauthorized("unknown user")
-        return store.user_json(user)
+def me(caller: AuthUser, session: DbSession) -> UserOut:
+    return UserOut.model_validate(actions.profile(session, caller.user_id))
 
 
 @router.patch(
@@ -220,18 +180,126 @@ def me(principal: AuthUser, ctx: Ctx) -> dict[str, Any]:
     response_model=UserOut,
     responses=problems((401, "unauthorized"), (403, "csrf_failed"), (422, "validation_error")),
 )
-def update_me(body: UpdateMeBody, principal: AuthUser, ctx: Ctx) -> dict[str, Any]:
-    with ctx.database().session() as session:
-        user = store.get_user(session, principal.user_id, lock=True)
-        if user is None:
-            raise unauthorized("unknown user")
-        if user.name != body.name:
-            user.name = body.name
-            session.flush()
-        return store.user_json(user)
+def update_me(body: UpdateMeBody, caller: AuthUser, w: Wired) -> UserOut:
+    with w.db.session() as session:
+        user = actions.update_profile(session, caller.user_id, body.name)
+        return UserOut.model_validate(user)
+
+
+@router.post(
+    "/verify-email/request",
+    status_code=202,
+    response_class=Response,
+    responses=problems(
+        (401, "unauthorized"),
+        (403, "csrf_failed"),
+        (409, "email_already_verified"),
+        (429, "too_many_requests: 5 mails per account per hour"),
+        _MAIL_DOWN,
+    ),
+)
+def request_verification(caller: AuthUser, w: Wired) -> Response:
+    """Mail ``{MINT_PUBLIC_URL}/verify-email?token=…`` (valid 24 h) to the caller."""
+    actions.request_verification(w.db, w.limiter, w.mail, caller.user_id)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/verify-email",
+    status_code=204,
+    response_class=Response,
+    responses=problems(_INVALID_TOKEN, (422, "validation_error")),
+)
+def verify_email(body: TokenBody, w: Wired) -> Response:
+    """The token is the credential (the link may be opened in any browser): no JWT needed."""
+    with w.db.session() as session:
+        actions.verify_email(session, body.token)
+    return Response(status_code=204)
+
+
+@router.post("/password/forgot", status_code=202, response_class=Response)
+def forgot_password(body: ForgotBody, w: Wired, background: BackgroundTasks) -> Response:
+    """Always 202, at once and whatever the email: the lookup and the mail
+    (``{MINT_PUBLIC_URL}/reset-password?token=…``, valid 30 min) happen after the answer, so
+    neither the status nor the timing tells whether an account exists."""
+    background.add_task(actions.request_password_reset, w.db, w.limiter, w.mail, body.email)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/password/reset",
+    status_code=204,
+    response_class=Response,
+    responses=problems(_INVALID_TOKEN, (422, "weak_password"), (422, "validation_error")),
+)
+def reset_password(body: ResetBody, w: Wired, request: Request) -> Response:
+    """Single use; revokes every session of the user; audit event ``auth.password_reset``."""
+    actions.reset_password(w.db, body.token, body.new_password, client_of(request, w))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/password/change",
+    status_code=204,
+    response_class=Response,
+    responses=problems(
+        (401, "unauthorized"),
+        (403, "csrf_failed"),
+        (422, "invalid_current_password: current_password is wrong (counts as a failed login)"),
+        (422, "weak_password"),
+        (422, "validation_error"),
+        (429, "too_many_attempts: the login failure limits apply"),
+        _REDIS_DOWN,
+    ),
+)
+def change_password(
+    body: ChangePasswordBody, caller: AuthUser, w: Wired, request: Request
+) -> Response:
+    """Keeps the caller's session and revokes the user's other sessions. A token without a
+    ``sid`` and no refresh cookie cannot name its session: then every session is revoked."""
+    actions.change_password(
+        w.db,
+        w.limiter,
+        user_id=caller.user_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        sid=caller.sid,
+        refresh_token=refresh_cookie(request),
+        ip=client_ip(request, w.settings),
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/users/search",
+    response_model=RecipientsOut,
+    responses=problems(
+        (401, "unauthorized"),
+        (422, "validation_error: email must be a prefix of at least 3 characters"),
+        (429, "too_many_requests: 60 searches per minute"),
+        _REDIS_DOWN,
+    ),
+)
+def search_users(
+    caller: AuthUser,
+    w: Wired,
+    session: DbSession,
+    email: Annotated[str, Query(max_length=EMAIL_MAX)],
+) -> RecipientsOut:
+    """ACTIVE users by case-insensitive email prefix (≥ 3 characters), the caller excluded, at
+    most 10, by email. Not paginated."""
+    prefix = search_prefix(email)
+    if prefix is None:  # answered like the kit's own request validation
+        raise Invalid(
+            "validation_error",
+            "request validation failed",
+            errors=[{"loc": ["query", "email"], "msg": "must be at least 3 characters"}],
+        )
+    users = actions.search_recipients(session, w.limiter, caller.user_id, prefix)
+    return RecipientsOut(items=[RecipientOut.model_validate(user) for user in users])
 
 
 @jwks_router.get("/.well-known/jwks.json")
-def jwks(ctx: Ctx, response: Response) -> dict[str, Any]:
+def jwks(w: Wired, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=60"
-    return keyring(ctx).jwks()
+    return w.keys.jwks()

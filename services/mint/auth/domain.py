@@ -1,4 +1,6 @@
-"""Pure identity rules: email normalisation, the password policy, token claims. No I/O."""
+"""Pure identity rules (no I/O): email normalisation, the password policy, new accounts, token
+claims, the admin's search and freeze inputs. Refusals are the kit's domain errors with auth's
+stable codes (``weak_password``, ``invalid_user_id``, ``invalid_role``, …)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,18 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from mint.kit import pagination
+from mint.kit.catalog import JWT_AUDIENCE, JWT_ISSUER
+from mint.kit.domain import Invalid
 from mint.kit.text import has_control_chars as has_control_chars  # names and reasons
 
-ISSUER = "mint-auth"
-AUDIENCE = "mint-services"
+ISSUER = JWT_ISSUER
+AUDIENCE = JWT_AUDIENCE
 ALGORITHM = "RS256"
 ACCESS_TTL = timedelta(seconds=900)
 REFRESH_TTL = timedelta(days=30)
@@ -31,6 +36,14 @@ EMAIL_MAX = 254
 NAME_MAX = 100
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
+#: Security events keep at most this much of the client's User-Agent.
+USER_AGENT_MAX = 256
+#: A freeze reason (gRPC ``Freeze``): 1..500 characters after trimming, no control characters.
+REASON_MAX = 500
+#: Admin user search (gRPC ``SearchUsers``): page sizes and the longest query looked at.
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+QUERY_MAX = 254
 #: Local parts shorter than this are not searched for in passwords ("a@x.io" would otherwise
 #: forbid every password containing an "a").
 LOCAL_PART_MIN_CHECK = 3
@@ -113,6 +126,44 @@ def password_problems(password: str, email: str) -> list[str]:
     return problems
 
 
+def check_new_password(password: str, email: str) -> None:
+    """``weak_password`` (with the ``reasons``) unless ``password`` may protect ``email``."""
+    reasons = password_problems(password, email)
+    if len(password) > PASSWORD_MAX:
+        reasons.append(f"must be at most {PASSWORD_MAX} characters")
+    if reasons:
+        raise Invalid("weak_password", "password " + "; ".join(reasons), reasons=reasons)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """The checked input of an account made outside the HTTP API (``mint admin create``)."""
+
+    email: str  # normalised
+    name: str  # trimmed
+    password: str
+
+
+def new_account(email: str, name: str, password: str) -> NewAccount:
+    """Normalise and check an account's email, name and password (``invalid_email``,
+    ``invalid_name``, ``weak_password``)."""
+    email, name = normalize_email(email), name.strip()
+    if not is_valid_email(email):
+        raise Invalid("invalid_email", "not a valid email address")
+    if not 1 <= len(name) <= NAME_MAX or has_control_chars(name):
+        raise Invalid("invalid_name", f"name must be 1..{NAME_MAX} characters")
+    check_new_password(password, email)
+    return NewAccount(email, name, password)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who sent a request, as security events record it (never a secret)."""
+
+    ip: str
+    user_agent: str = ""
+
+
 @dataclass(frozen=True)
 class TokenSubject:
     """What goes into a token about its user."""
@@ -167,8 +218,64 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def rfc3339(value: datetime) -> str:
-    """UTC RFC 3339 with a ``Z`` suffix."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# ---- administration (gRPC) ---------------------------------------------------------------------
+
+
+def parse_user_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise Invalid("invalid_user_id", "user_id must be a UUID") from None
+
+
+def parse_role(raw: str) -> Role:
+    try:
+        return Role(raw)
+    except ValueError:
+        raise Invalid("invalid_role", "role must be user or admin") from None
+
+
+def freeze_reason(raw: str) -> str:
+    """The trimmed reason of a freeze (it goes into ``auth.user_frozen``)."""
+    reason = raw.strip()
+    if not reason or len(reason) > REASON_MAX or has_control_chars(reason):
+        raise Invalid("invalid_reason", f"reason must be 1..{REASON_MAX} characters")
+    return reason
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """An admin search: ``query`` is an email prefix or a name substring ("" = any)."""
+
+    query: str = ""
+    status: UserStatus | None = None
+    role: Role | None = None
+    limit: int = DEFAULT_PAGE
+
+
+def user_filter(query: str, status: str, role: str, page_size: int) -> UserFilter:
+    """Check an admin search's inputs ("" or 0 = not given), in this order."""
+    if status and status not in {s.value for s in UserStatus}:
+        raise Invalid("invalid_status", "status must be ACTIVE or FROZEN")
+    if role and role not in {r.value for r in Role}:
+        raise Invalid("invalid_role", "role must be user or admin")
+    if page_size < 0 or page_size > MAX_PAGE:
+        raise Invalid("invalid_page_size", f"page_size must be 0..{MAX_PAGE}")
+    return UserFilter(
+        query=query[:QUERY_MAX].replace("\x00", "").strip().lower(),
+        status=UserStatus(status) if status else None,
+        role=Role(role) if role else None,
+        limit=page_size or DEFAULT_PAGE,
+    )
+
+
+def encode_cursor(created_at: datetime, user_id: UUID) -> str:
+    return pagination.encode_cursor(created_at, user_id)
+
+
+def decode_cursor(page_token: str) -> tuple[datetime, UUID]:
+    """Inverse of :func:`encode_cursor`; ``invalid_page_token`` for anything else."""
+    try:
+        return pagination.decode_cursor(page_token, UUID)
+    except pagination.InvalidCursor:
+        raise Invalid("invalid_page_token", "page_token is not valid") from None

@@ -182,17 +182,3 @@ class KeyRing:
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [k.jwk() for k in reversed(self.all_keys())]}
-
-
-_rings: dict[Path, KeyRing] = {}
-_rings_lock = threading.Lock()
-
-
-def keyring_for(directory: Path) -> KeyRing:
-    """One shared :class:`KeyRing` per directory in this process."""
-    resolved = directory.resolve()
-    with _rings_lock:
-        ring = _rings.get(resolved)
-        if ring is None:
-            ring = _rings[resolved] = KeyRing(resolved)
-        return ring

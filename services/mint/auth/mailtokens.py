@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mint.auth.domain import MAIL_TOKEN_TTL, MailTokenPurpose, new_mail_token, token_hash
 from mint.auth.models import MailToken
+from mint.kit.time import utcnow
 
 
 def issue_mail_token(
@@ -17,7 +18,7 @@ def issue_mail_token(
 ) -> str:
     """Store a new token's hash (valid for the purpose's lifetime) and return the token itself
     — the only copy, which goes into the mail and nowhere else."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     token = new_mail_token()
     session.add(
         MailToken(
@@ -37,7 +38,7 @@ def consume_mail_token(session: Session, token: str, purpose: MailTokenPurpose) 
     """Mark a live token of ``purpose`` used and return its user, in one conditional UPDATE (two
     concurrent uses: exactly one wins). ``None`` for unknown, expired, used or other-purpose
     tokens."""
-    now = datetime.now(UTC)
+    now = utcnow()
     stmt = (
         update(MailToken)
         .where(
@@ -63,7 +64,7 @@ def retire_mail_tokens(session: Session, user_id: uuid.UUID, purpose: MailTokenP
             MailToken.purpose == purpose.value,
             MailToken.used_at.is_(None),
         )
-        .values(used_at=datetime.now(UTC))
+        .values(used_at=utcnow())
     )
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
@@ -75,7 +76,7 @@ def peek_mail_token(session: Session, token: str, purpose: MailTokenPurpose) -> 
         MailToken.token_hash == token_hash(token),
         MailToken.purpose == purpose.value,
         MailToken.used_at.is_(None),
-        MailToken.expires_at > datetime.now(UTC),
+        MailToken.expires_at > utcnow(),
     )
     user_id: uuid.UUID | None = session.scalars(stmt).first()
     return user_id

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata, utcnow
+from mint.kit.db import TYPE_ANNOTATION_MAP, service_metadata
 from mint.kit.events import add_event_tables
+from mint.kit.time import utcnow
 
 
 class Base(DeclarativeBase):

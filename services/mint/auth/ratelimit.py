@@ -5,7 +5,9 @@ checks every counter of an attempt and, only when none is full, records the atte
 them — one Lua script, so concurrent attempts cannot all slip under a limit. An attempt that
 turns out not to count (a successful login) is taken back with :meth:`SlidingWindow.release`.
 
-Redis unavailable: callers get 503 ``dependency_unavailable`` (fail closed). Failing open would
+A full counter raises :class:`~mint.kit.domain.RateLimited` (429 with ``Retry-After``) with the
+code and detail the use case chose. Redis unavailable: :class:`~mint.kit.domain.Unavailable`,
+503 ``dependency_unavailable`` (fail closed). Failing open would
 switch the brute-force protection off exactly when an attacker can make Redis struggle, and the
 limits are security controls, not conveniences.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from mint.kit.errors import Problem
+from mint.kit.domain import RateLimited, Unavailable
 
 log = structlog.get_logger("mint.auth.ratelimit")
 
@@ -94,24 +96,15 @@ class Reservation:
     keys: tuple[str, ...]
 
 
-class RateLimitedError(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"rate limited for {retry_after}s")
-        self.retry_after = retry_after
-
-
-def unavailable() -> Problem:
-    return Problem(503, "dependency_unavailable", "rate limiting is unavailable; try again later")
-
-
 class SlidingWindow:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._script = client.register_script(_ACQUIRE)
 
-    def acquire(self, counters: Sequence[Counter]) -> Reservation:
-        """Record one attempt in every counter, or raise :class:`RateLimitedError` (nothing
-        recorded) when one of them is full. Redis errors become a 503 :class:`Problem`."""
+    def acquire(self, counters: Sequence[Counter], code: str, detail: str) -> Reservation:
+        """Record one attempt in every counter, or raise ``RateLimited(code, detail)`` (nothing
+        recorded, ``retry_after`` = seconds until the fullest counter frees) when one of them
+        is full. Redis errors raise ``Unavailable``."""
         member = f"{time.time_ns()}-{uuid.uuid4().hex}"
         keys = tuple(c.key for c in counters)
         args: list[int | str] = [int(time.time() * 1000), member]
@@ -121,9 +114,9 @@ class SlidingWindow:
             wait_ms = int(self._script(keys=list(keys), args=args))
         except redis.RedisError as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
-            raise unavailable() from exc
+            raise Unavailable(detail="rate limiting is unavailable; try again later") from exc
         if wait_ms > 0:
-            raise RateLimitedError(max(1, math.ceil(wait_ms / 1000)))
+            raise RateLimited(code, detail, retry_after=max(1, math.ceil(wait_ms / 1000)))
         return Reservation(member, keys)
 
     def release(self, reservation: Reservation) -> None:
@@ -136,7 +129,3 @@ class SlidingWindow:
                 pipe.execute()
         except redis.RedisError as exc:
             log.warning("rate_limit_release_failed", error=type(exc).__name__)
-
-
-def too_many(code: str, retry_after: int, detail: str) -> Problem:
-    return Problem(429, code, detail, headers={"Retry-After": str(retry_after)})

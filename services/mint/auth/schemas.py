@@ -1,10 +1,12 @@
-"""Request and response bodies of auth's HTTP API (strict: unknown fields are refused)."""
+"""auth's HTTP API: request bodies (strict: unknown fields are refused) and responses (built
+from the ORM row or the use case's result with ``model_validate``)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from mint.auth.domain import (
     EMAIL_MAX,
@@ -14,11 +16,9 @@ from mint.auth.domain import (
     is_valid_email,
     normalize_email,
 )
+from mint.kit.schemas import Body, Schema
 from mint.kit.text import no_control_chars
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from mint.kit.time import Instant
 
 
 def _normalise_email(value: Any) -> Any:
@@ -51,54 +51,61 @@ Name = Annotated[
 ]
 
 
-class RegisterBody(_Strict):
+class RegisterBody(Body):
     email: Annotated[AnyEmail, AfterValidator(_valid_email)]
     password: str = Field(max_length=PASSWORD_MAX)
     name: Name
 
 
-class LoginBody(_Strict):
+class LoginBody(Body):
     email: AnyEmail
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
-class RefreshBody(_Strict):
+class RefreshBody(Body):
     refresh_token: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
-class UpdateMeBody(_Strict):
+class UpdateMeBody(Body):
     name: Name
 
 
-class ChangePasswordBody(_Strict):
+class ChangePasswordBody(Body):
     current_password: str = Field(min_length=1, max_length=PASSWORD_MAX)
     new_password: str = Field(max_length=PASSWORD_MAX)
 
 
-class TokenBody(_Strict):
+class TokenBody(Body):
     token: str = Field(min_length=1, max_length=MAIL_TOKEN_MAX)
 
 
-class ForgotBody(_Strict):
+class ForgotBody(Body):
     email: AnyEmail
 
 
-class ResetBody(_Strict):
+class ResetBody(Body):
     token: str = Field(min_length=1, max_length=MAIL_TOKEN_MAX)
     new_password: str = Field(max_length=PASSWORD_MAX)
 
 
-class UserOut(BaseModel):
-    id: str
+# ---- responses ---------------------------------------------------------------------------------
+
+
+class UserOut(Schema):
+    """The user object (services.md §1)."""
+
+    id: uuid.UUID
     email: str
     name: str
     role: str
     email_verified: bool
     status: str
-    created_at: str
+    created_at: Instant
 
 
-class AuthOut(BaseModel):
+class AuthOut(Schema):
+    """A started or refreshed session (built from ``actions.SignedIn``)."""
+
     user: UserOut
     access_token: str
     refresh_token: str
@@ -106,11 +113,11 @@ class AuthOut(BaseModel):
     expires_in: int
 
 
-class RecipientOut(BaseModel):
-    id: str
+class RecipientOut(Schema):
+    id: uuid.UUID
     email: str
     name: str
 
 
-class RecipientsOut(BaseModel):
+class RecipientsOut(Schema):
     items: list[RecipientOut]

@@ -11,7 +11,8 @@ from mint.kit.config import KitSettings
 from mint.kit.mail import parse_smtp_url
 
 
-class AuthSettings(KitSettings):
+class Settings(KitSettings):
+    service_name: str = "auth"
     #: Directory of ``<kid>.pem`` RSA keys (``MINT_SIGNING_KEYS_DIR``); dev: ``.mint/keys``.
     signing_keys_dir: Path = Path(".mint/keys")
     #: Registrations allowed per client IP per hour (``MINT_REGISTER_RATE_PER_HOUR``).

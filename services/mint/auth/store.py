@@ -1,38 +1,34 @@
-"""Persistence of users and refresh-token families. Functions take the caller's Session, so the
-state change and its outbox row commit together."""
+"""auth's queries, row locks and inserts (no rules, no events): users, refresh-token families and
+refresh tokens (stored as SHA-256). The use cases in :mod:`mint.auth.actions` decide; this
+module fetches and writes what they decided. Mail tokens: :mod:`mint.auth.mailtokens`."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from mint.auth.domain import Role, TokenSubject, TokenType, UserStatus, rfc3339, token_hash
-from mint.auth.keys import KeyRing
+from mint.auth.domain import Role, UserFilter, UserStatus, token_hash
 from mint.auth.models import RefreshFamily, RefreshToken, User
-from mint.auth.tokens import IssuedToken, issue
-from mint.kit import pagination
-from mint.kit.events import emit
+from mint.auth.tokens import IssuedToken
+from mint.kit.time import utcnow
 
-TOPIC = "auth.events"
-SOURCE = "auth"
+# ---- users ------------------------------------------------------------------------------------
 
 
 def get_user(session: Session, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
     return session.get(User, user_id, with_for_update=lock)
 
 
-def get_user_by_email(session: Session, email: str) -> User | None:
-    return session.scalars(select(User).where(User.email == email)).first()
+def get_user_by_email(session: Session, email: str, *, lock: bool = False) -> User | None:
+    stmt = select(User).where(User.email == email)
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
 
 
-def create_user(
+def insert_user(
     session: Session,
     *,
     email: str,
@@ -41,9 +37,9 @@ def create_user(
     role: Role = Role.USER,
     email_verified: bool = False,
 ) -> User | None:
-    """Insert a user; ``None`` when the email is taken (no exception, the transaction stays
-    usable). ``email`` must already be normalised."""
-    now = datetime.now(UTC)
+    """Insert an ACTIVE user; ``None`` when the email is taken (no exception, the transaction
+    stays usable). ``email`` must already be normalised."""
+    now = utcnow()
     stmt = (
         pg_insert(User)
         .values(
@@ -64,160 +60,61 @@ def create_user(
     return None if new_id is None else session.get(User, new_id)
 
 
-def emit_auth_event(
-    session: Session, type: str, user_id: uuid.UUID, data: dict[str, Any], actor: str
-) -> str:
-    """An ``auth.events`` outbox row keyed by the user, in the caller's transaction."""
-    return emit(
-        session,
-        topic=TOPIC,
-        type=type,
-        subject=str(user_id),
-        data=data,
-        key=str(user_id),
-        actor=actor,
-        source=SOURCE,
-    )
-
-
-def user_json(user: User) -> dict[str, Any]:
-    """The user object of the HTTP API (services.md §1)."""
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "email_verified": user.email_verified,
-        "status": user.status,
-        "created_at": rfc3339(user.created_at),
-    }
-
-
-def subject_of(user: User) -> TokenSubject:
-    return TokenSubject(user.id, user.role, user.email, user.email_verified)
-
-
 # ---- refresh-token families -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TokenPair:
-    access: IssuedToken
-    refresh: IssuedToken
-    family_id: uuid.UUID
-
-
-def _issue_pair(session: Session, user: User, family_id: uuid.UUID, ring: KeyRing) -> TokenPair:
-    subject = subject_of(user)
-    access = issue(ring, subject, TokenType.ACCESS, sid=family_id)
-    refresh = issue(ring, subject, TokenType.REFRESH, sid=family_id)
-    session.add(
-        RefreshToken(
-            jti=uuid.UUID(refresh.jti),
-            family_id=family_id,
-            token_hash=token_hash(refresh.token),
-            issued_at=refresh.issued_at,
-            expires_at=refresh.expires_at,
-        )
-    )
-    return TokenPair(access, refresh, family_id)
-
-
-def start_session(session: Session, user: User, ring: KeyRing) -> TokenPair:
-    """A new family (one login) and its first access + refresh tokens."""
-    family = RefreshFamily(id=uuid.uuid4(), user_id=user.id, created_at=datetime.now(UTC))
+def insert_family(session: Session, user_id: uuid.UUID) -> RefreshFamily:
+    """A new refresh family: one login session."""
+    family = RefreshFamily(id=uuid.uuid4(), user_id=user_id, created_at=utcnow())
     session.add(family)
     session.flush()
-    return _issue_pair(session, user, family.id, ring)
+    return family
 
 
-class RefreshResult(Enum):
-    OK = "ok"
-    INVALID = "invalid_refresh_token"
-    REUSED = "refresh_token_reused"
-    FROZEN = "account_frozen"
+def insert_refresh_token(session: Session, family_id: uuid.UUID, token: IssuedToken) -> None:
+    """Record an issued refresh token by its hash (the token itself is never stored)."""
+    session.add(
+        RefreshToken(
+            jti=uuid.UUID(token.jti),
+            family_id=family_id,
+            token_hash=token_hash(token.token),
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+        )
+    )
 
 
-@dataclass(frozen=True)
-class Rotation:
-    result: RefreshResult
-    user: User | None = None
-    pair: TokenPair | None = None
-    user_id: uuid.UUID | None = None  # set for REUSED (whose family was revoked)
-
-
-def _find_token(session: Session, presented: str) -> RefreshToken | None:
+def refresh_token(session: Session, presented: str, *, lock: bool = False) -> RefreshToken | None:
+    """The stored refresh token a client presented, if any."""
     stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash(presented))
-    return session.scalars(stmt.with_for_update()).first()
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
 
 
-def rotate(session: Session, presented: str, ring: KeyRing) -> Rotation:
-    """Exchange a live refresh token for a new pair in the same family, marking it used.
-
-    A token presented a second time revokes its family (``REUSED``); the caller must commit that
-    revocation before answering. The database decides, not the signature, so a token outlives
-    the key that signed it (the operator may delete old keys)."""
-    now = datetime.now(UTC)
-    row = _find_token(session, presented)
-    if row is None:
-        return Rotation(RefreshResult.INVALID)
-    family = session.get(RefreshFamily, row.family_id, with_for_update=True)
-    if family is None or family.revoked_at is not None:
-        return Rotation(RefreshResult.INVALID)
-    if row.used_at is not None:
-        family.revoked_at = now
-        family.revoked_reason = "refresh_token_reused"
-        return Rotation(RefreshResult.REUSED, user_id=family.user_id)
-    if row.expires_at <= now:
-        return Rotation(RefreshResult.INVALID)
-    user = session.get(User, family.user_id)
-    if user is None:
-        return Rotation(RefreshResult.INVALID)
-    if user.status == UserStatus.FROZEN.value:
-        return Rotation(RefreshResult.FROZEN, user=user)
-    pair = _issue_pair(session, user, family.id, ring)
-    row.used_at = now
-    row.rotated_to = uuid.UUID(pair.refresh.jti)
-    return Rotation(RefreshResult.OK, user=user, pair=pair)
-
-
-def revoke_family_of(session: Session, presented: str, reason: str) -> uuid.UUID | None:
-    """Revoke the family of a presented refresh token (logout); its user id, if it was known."""
-    row = _find_token(session, presented)
-    if row is None:
-        return None
-    family = session.get(RefreshFamily, row.family_id, with_for_update=True)
-    if family is None:
-        return None
-    if family.revoked_at is None:
-        family.revoked_at = datetime.now(UTC)
-        family.revoked_reason = reason
-    return family.user_id
+def get_family(
+    session: Session, family_id: uuid.UUID, *, lock: bool = False
+) -> RefreshFamily | None:
+    return session.get(RefreshFamily, family_id, with_for_update=lock)
 
 
 def revoke_user_families(
     session: Session, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
 ) -> int:
-    """Revoke every live family of a user (freeze, role change, password reset) — all but
-    ``keep`` (the caller's own session on a password change); how many were live."""
+    """Revoke every live family of a user — all but ``keep``; how many were live."""
     stmt = (
         update(RefreshFamily)
         .where(RefreshFamily.user_id == user_id, RefreshFamily.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+        .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     if keep is not None:
         stmt = stmt.where(RefreshFamily.id != keep)
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-def family_of(session: Session, presented: str) -> RefreshFamily | None:
-    """The family of a presented refresh token (without locking), if it exists."""
-    stmt = select(RefreshToken.family_id).where(RefreshToken.token_hash == token_hash(presented))
-    family_id = session.scalars(stmt).first()
-    return None if family_id is None else session.get(RefreshFamily, family_id)
+# ---- searches ---------------------------------------------------------------------------------
 
 
-# ---- recipient search --------------------------------------------------------------------------
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def search_recipients(
@@ -238,53 +135,31 @@ def search_recipients(
     return list(session.scalars(stmt))
 
 
-# ---- admin search ----------------------------------------------------------------------------
-
-
-def _encode_cursor(user: User) -> str:
-    return pagination.encode_cursor(user.created_at, user.id)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError (``InvalidCursor``) for anything this module did not produce."""
-    return pagination.decode_cursor(cursor, uuid.UUID)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_users(
-    session: Session,
-    *,
-    query: str = "",
-    status: str = "",
-    role: str = "",
-    limit: int = 20,
-    cursor: str = "",
-) -> tuple[list[User], str | None]:
-    """Users of any status, newest first; ``query`` is an email prefix or a name substring.
-    Returns the page and the cursor of the next one (``None`` at the end)."""
+    session: Session, where: UserFilter, after: tuple[datetime, uuid.UUID] | None = None
+) -> tuple[list[User], tuple[datetime, uuid.UUID] | None]:
+    """Users of any status, newest first, after the (created_at, id) position ``after``; the
+    position of the page's last user when there is a next page."""
     stmt = select(User)
-    q = query.strip().lower()
-    if q:
-        pattern = _escape_like(q)
+    if where.query:
+        pattern = _escape_like(where.query)
         stmt = stmt.where(
             or_(
                 User.email.like(pattern + "%", escape="\\"),
                 User.name.ilike("%" + pattern + "%", escape="\\"),
             )
         )
-    if status:
-        stmt = stmt.where(User.status == status)
-    if role:
-        stmt = stmt.where(User.role == role)
-    if cursor:
-        created, last_id = _decode_cursor(cursor)
+    if where.status is not None:
+        stmt = stmt.where(User.status == where.status.value)
+    if where.role is not None:
+        stmt = stmt.where(User.role == where.role.value)
+    if after is not None:
+        created, last_id = after
         stmt = stmt.where(
             or_(User.created_at < created, and_(User.created_at == created, User.id < last_id))
         )
-    stmt = stmt.order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
+    stmt = stmt.order_by(User.created_at.desc(), User.id.desc()).limit(where.limit + 1)
     rows = list(session.scalars(stmt))
-    page = rows[:limit]
-    return page, (_encode_cursor(page[-1]) if len(rows) > limit else None)
+    page = rows[: where.limit]
+    more = len(rows) > where.limit
+    return page, ((page[-1].created_at, page[-1].id) if more else None)

@@ -10,16 +10,21 @@ from fastapi.testclient import TestClient
 
 from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
-from tests.integration.auth.support import app_client, auth_context
+from tests.harness import RunningService
+from tests.integration.auth.support import app_client, running_auth
 
 
 @pytest.fixture(scope="module")
-def ctx(
+def svc(
     embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceContext]:
-    context = auth_context(embedded_infra, tmp_path_factory.mktemp("keys"))
-    yield context
-    context.database().dispose()
+) -> Iterator[RunningService]:
+    with running_auth(embedded_infra, tmp_path_factory.mktemp("keys")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ctx(svc: RunningService) -> ServiceContext:
+    return svc.ctx
 
 
 @pytest.fixture

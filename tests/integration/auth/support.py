@@ -1,6 +1,6 @@
-"""What auth's integration tests share: an auth service context on a fresh database of the
-session's embedded servers (PostgreSQL, Redis, the SMTP sink), HTTP clients with their own
-client IP, and readers for the mail the sink captured."""
+"""What auth's integration tests share: the auth service running (``tests.harness``) on a fresh
+database of the session's embedded servers (PostgreSQL, Redis, the SMTP sink), HTTP clients with
+their own client IP, and readers for the mail the sink captured."""
 
 from __future__ import annotations
 
@@ -22,47 +22,39 @@ from sqlalchemy import select
 
 from mint.auth.keys import generate_key
 from mint.auth.service import SERVICE
-from mint.auth.settings import AuthSettings
 from mint.infra import EmbeddedInfra
-from mint.kit.db import run_migrations
 from mint.kit.events import OUTBOX
 from mint.kit.http import create_app
-from mint.kit.service import ServiceContext, build_context
+from mint.kit.service import ServiceContext
+from tests.harness import RunningService, run_service
 
 BASE = "/api/v1/auth"
 PASSWORD = "Correct-Horse-42"
-INTERNAL_TOKEN = "auth-tests-internal-token"
 PUBLIC_URL = "http://testserver"
 #: Peers in this network are trusted proxies (their X-Forwarded-For names the client).
 TRUSTED_PROXIES = "10.250.0.0/16"
 
 
-def auth_context(infra: EmbeddedInfra, keys_dir: Path, **overrides: Any) -> ServiceContext:
-    """auth on a new, migrated database, signing with a fresh key in ``keys_dir``, counting in
-    the shared Redis and mailing to the SMTP sink. Registrations are not limited unless a test
-    says so (``register_rate_per_hour=...``): every test client registers users."""
-    endpoints = infra.endpoints
-    url = infra.create_database(f"auth_{uuid.uuid4().hex[:8]}")
-    assert SERVICE.migrations_dir is not None
-    run_migrations(url, SERVICE.migrations_dir)
+@contextmanager
+def running_auth(
+    infra: EmbeddedInfra, keys_dir: Path, **overrides: Any
+) -> Iterator[RunningService]:
+    """auth on a new, migrated database (or ``database_url=``), signing with a fresh key in
+    ``keys_dir``, counting in the shared Redis and mailing to the SMTP sink; no outbox relay
+    (the tests read the outbox). Registrations are not limited unless a test says so
+    (``register_rate_per_hour=...``): every test client registers users."""
     generate_key(keys_dir)
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": url,
+    settings: dict[str, Any] = {
         "signing_keys_dir": keys_dir,
         "public_url": PUBLIC_URL,
-        "internal_token": INTERNAL_TOKEN,
-        "redis_url": endpoints.redis_url,
-        "smtp_url": endpoints.smtp_url,
+        "smtp_url": infra.endpoints.smtp_url,
         "smtp_timeout_seconds": 5.0,
         "trusted_proxies": TRUSTED_PROXIES,
         "register_rate_per_hour": 100_000,
         **overrides,
     }
-    context = build_context(SERVICE, AuthSettings(**values))
-    for hook in SERVICE.on_startup:
-        hook(context)
-    return context
+    with run_service(SERVICE, infra, workers=False, **settings) as svc:
+        yield svc
 
 
 def random_ip(prefix: str = "198.18") -> str:

@@ -4,16 +4,15 @@ session, ends the others), recipient search, and frozen users at login and refre
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import jwt
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from mint.auth.keys import keyring_for
+from mint.auth.keys import KeyRing
 from mint.auth.models import RefreshFamily, User
-from mint.auth.settings import AuthSettings
+from mint.auth.settings import Settings
 from mint.infra import EmbeddedInfra
 from mint.kit.service import ServiceContext
 from tests.integration.auth.support import (
@@ -95,8 +94,7 @@ def test_password_change_without_sid_uses_the_refresh_cookie(
     mine = login(client, email).json()  # the client now holds this session's cookies
     claims = jwt.decode(mine["access_token"], options={"verify_signature": False})
     del claims["sid"]
-    assert isinstance(ctx.settings, AuthSettings)
-    key = keyring_for(Path(ctx.settings.signing_keys_dir)).signing_key()
+    key = KeyRing(ctx.settings_as(Settings).signing_keys_dir).signing_key()
     old_style = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
     body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
     resp = client.post(

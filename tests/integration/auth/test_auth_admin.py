@@ -15,17 +15,15 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mint.auth.models import RefreshFamily, User
-from mint.auth.service import SERVICE
 from mint.auth.v1 import auth_pb2, auth_pb2_grpc
 from mint.cli import app as mint_cli
 from mint.cli_admin import admin_app, create_admin, resolve_database_url
-from mint.kit.config import KitSettings
 from mint.kit.db import Database
-from mint.kit.rpc import bound_port, close_channels, grpc_client, serve_grpc
+from mint.kit.rpc import close_channels
 from mint.kit.service import ServiceContext
+from tests.harness import RunningService
 from tests.integration.auth.support import (
     BASE,
-    INTERNAL_TOKEN,
     PASSWORD,
     new_email,
     outbox_rows,
@@ -35,25 +33,16 @@ from tests.integration.auth.support import (
 
 
 @pytest.fixture(scope="module")
-def server_port(ctx: ServiceContext) -> Iterator[int]:
-    """auth's servicers in the kit's gRPC server (internal token, health, reflection)."""
-    server = serve_grpc(ctx, SERVICE.grpc_servicers, 0, host="127.0.0.1")
-    yield bound_port(server)
-    server.stop(grace=None)
-
-
-@pytest.fixture(scope="module")
-def stub(server_port: int) -> Iterator[auth_pb2_grpc.AuthServiceStub]:
-    """A stub as the admin service gets it (deadline, caller identity, internal token)."""
-    caller = KitSettings(service_name="admin", environment="test", internal_token=INTERNAL_TOKEN)
-    yield grpc_client(
-        caller, "auth", auth_pb2_grpc.AuthServiceStub, target=f"127.0.0.1:{server_port}"
-    )
+def stub(svc: RunningService) -> Iterator[auth_pb2_grpc.AuthServiceStub]:
+    """A stub as another service gets it (deadline, caller identity, internal token), on the
+    running service's gRPC port (the kit's server: internal token, health, reflection)."""
+    yield svc.stub(auth_pb2_grpc.AuthServiceStub)
     close_channels()
 
 
-def test_grpc_refuses_calls_without_the_internal_token(server_port: int) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{server_port}") as channel:
+def test_grpc_refuses_calls_without_the_internal_token(svc: RunningService) -> None:
+    assert svc.grpc_target is not None
+    with grpc.insecure_channel(svc.grpc_target) as channel:
         raw = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
         with pytest.raises(grpc.RpcError) as refused:
             raw.GetStatus(auth_pb2.GetStatusRequest(user_id=str(uuid.uuid4())), timeout=5)
@@ -80,6 +69,7 @@ def test_grpc_get_user_status_and_freeze(
     with pytest.raises(grpc.RpcError) as bad:
         stub.GetStatus(auth_pb2.GetStatusRequest(user_id="nope"), timeout=5)
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert bad.value.details() == "invalid_user_id"
 
     admin = str(uuid.uuid4())
     frozen = stub.Freeze(auth_pb2.FreezeRequest(user_id=uid, reason="fraud", actor_id=admin))
@@ -167,14 +157,23 @@ def test_cli_create_admin_and_promote(client: TestClient, ctx: ServiceContext) -
     assert login.status_code == 200
     user = login.json()["user"]
     assert (user["id"], user["role"], user["email_verified"]) == (user_id, "admin", True)
-    assert outbox_rows(ctx, "auth.user_registered", key=user_id)
+    (registered,) = outbox_rows(ctx, "auth.user_registered", key=user_id)
+    assert registered["data"] == {"user_id": user_id, "email": email, "name": "Root"}
+    assert registered["actor"] == "system"
 
-    existing = register(client)["user"]
-    again_id, created = create_admin(url, existing["email"], "Whatever-Pass-1", "Ignored")
-    assert (again_id, created) == (existing["id"], False)
+    existing = register(client)
+    uid = existing["user"]["id"]
+    again_id, created = create_admin(url, existing["user"]["email"], "Whatever-Pass-1", "Ignored")
+    assert (again_id, created) == (uid, False)
     with Database(url, pool_size=1).session() as s:
-        promoted = s.get(User, uuid.UUID(existing["id"]))
+        promoted = s.get(User, uuid.UUID(uid))
         assert promoted is not None and promoted.role == "admin" and promoted.email_verified
+    # The same use case as gRPC SetRole: its event, and the user's sessions end.
+    (verified,) = outbox_rows(ctx, "auth.user_verified", key=uid)
+    (changed,) = outbox_rows(ctx, "auth.role_changed", key=uid)
+    assert verified["actor"] == changed["actor"] == "system"
+    assert changed["data"] == {"user_id": uid, "role": "admin"}
+    assert refresh(client, existing["refresh_token"]).json()["code"] == "invalid_refresh_token"
     with pytest.raises(ValueError, match="weak password"):
         create_admin(url, new_email(), "short", "X")
 

@@ -21,7 +21,6 @@ from tests.integration.auth.support import (
     BASE,
     PUBLIC_URL,
     app_client,
-    auth_context,
     bearer,
     link_in,
     login,
@@ -30,6 +29,7 @@ from tests.integration.auth.support import (
     outbox_rows,
     refresh,
     register,
+    running_auth,
     token_of,
     wait_for_mails,
 )
@@ -231,14 +231,13 @@ def test_forgot_does_not_reveal_accounts(client: TestClient, mail_dir: Path) -> 
 def test_mail_failures_are_never_silent(
     embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory, ctx: ServiceContext
 ) -> None:
-    down = auth_context(
+    with running_auth(
         embedded_infra,
         tmp_path_factory.mktemp("keys"),
         database_url=ctx.settings.database_url,
         smtp_url="smtp://127.0.0.1:1",
-    )
-    try:
-        with app_client(down) as client:
+    ) as down:
+        with app_client(down.ctx) as client:
             email = new_email()
             pair = register(client, email)
             client.cookies.clear()
@@ -249,7 +248,7 @@ def test_mail_failures_are_never_silent(
             assert forgot.status_code == 202  # no enumeration, but the failure is logged
             failed = [e for e in logs if e["event"] == "password_reset_mail_failed"]
             assert failed and failed[0]["user_id"] == pair["user"]["id"]
-            with down.database().session() as s:  # the tokens were committed before sending
+            with down.session() as s:  # the tokens were committed before sending
                 purposes = s.scalars(
                     select(MailToken.purpose).where(
                         MailToken.user_id == uuid.UUID(pair["user"]["id"])
@@ -257,5 +256,3 @@ def test_mail_failures_are_never_silent(
                 ).all()
             assert sorted(purposes) == ["password_reset", "verify_email"]
         assert mails_to(embedded_infra.endpoints.mail_dir, email) == []
-    finally:
-        down.database().dispose()

@@ -18,13 +18,13 @@ from tests.integration.auth.support import (
     BASE,
     PASSWORD,
     app_client,
-    auth_context,
     login,
     new_email,
     outbox_rows,
     proxy_ip,
     random_ip,
     register,
+    running_auth,
 )
 
 
@@ -139,20 +139,17 @@ def test_untrusted_peers_forwarded_for_is_ignored(ctx: ServiceContext) -> None:
 def test_registration_is_limited_per_client_ip(
     embedded_infra: EmbeddedInfra, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    limited_ctx = auth_context(
+    with running_auth(
         embedded_infra, tmp_path_factory.mktemp("keys"), register_rate_per_hour=3
-    )
-    try:
-        with app_client(limited_ctx) as client:
+    ) as limited:
+        with app_client(limited.ctx) as client:
             for _ in range(3):
                 register(client)
             body = {"email": new_email(), "password": PASSWORD, "name": "Fourth"}
             refused = client.post(f"{BASE}/register", json=body)
             assert_limited(refused, code="too_many_requests", window=3600)
-        with app_client(limited_ctx) as other_ip:
+        with app_client(limited.ctx) as other_ip:
             register(other_ip)
-    finally:
-        limited_ctx.database().dispose()
 
 
 # ---- Redis down --------------------------------------------------------------------------------
@@ -170,19 +167,18 @@ def test_redis_down_fails_closed(
     email = new_email()
     with app_client(ctx) as client:
         register(client, email)
-    down = auth_context(
-        embedded_infra,
-        tmp_path_factory.mktemp("keys"),
-        database_url=ctx.settings.database_url,
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-    )
-    try:
-        with app_client(down) as client:
-            resp = login(client, email)
-            assert resp.status_code == 503 and resp.json()["code"] == "dependency_unavailable"
-            body = {"email": new_email(), "password": PASSWORD, "name": "N"}
-            assert client.post(f"{BASE}/register", json=body).status_code == 503
-            ready = client.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "down"
-    finally:
-        down.database().dispose()
+    with (
+        running_auth(
+            embedded_infra,
+            tmp_path_factory.mktemp("keys"),
+            database_url=ctx.settings.database_url,
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        ) as down,
+        app_client(down.ctx) as client,
+    ):
+        resp = login(client, email)
+        assert resp.status_code == 503 and resp.json()["code"] == "dependency_unavailable"
+        body = {"email": new_email(), "password": PASSWORD, "name": "N"}
+        assert client.post(f"{BASE}/register", json=body).status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "down"

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
-from mint.auth.keys import generate_key, keyring_for
-from mint.auth.settings import AuthSettings
+from mint.auth.keys import KeyRing, generate_key
+from mint.auth.settings import Settings
 from mint.kit.service import ServiceContext
 from tests.integration.auth.support import (
     BASE,
@@ -35,8 +35,7 @@ from tests.integration.auth.support import (
 
 
 def keys_dir(ctx: ServiceContext) -> Path:
-    assert isinstance(ctx.settings, AuthSettings)
-    return ctx.settings.signing_keys_dir
+    return ctx.settings_as(Settings).signing_keys_dir
 
 
 def b64(raw: bytes) -> str:
@@ -62,19 +61,19 @@ def claims_for(user_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def with_real_key(ctx: ServiceContext, claims: dict[str, Any], alg: str = "RS256") -> str:
-    key = keyring_for(keys_dir(ctx)).signing_key()
+    key = KeyRing(keys_dir(ctx)).signing_key()
     return jwt.encode(claims, key.private_key, algorithm=alg, headers={"kid": key.kid})
 
 
 def unsigned(ctx: ServiceContext, claims: dict[str, Any]) -> str:
-    kid = keyring_for(keys_dir(ctx)).signing_key().kid
+    kid = KeyRing(keys_dir(ctx)).signing_key().kid
     header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": kid}).encode())
     return f"{header}.{b64(json.dumps(claims).encode())}."
 
 
 def hs256_with_public_pem(ctx: ServiceContext, claims: dict[str, Any]) -> str:
     """The classic key-confusion forgery: HMAC keyed with the (public) RSA key's PEM."""
-    key = keyring_for(keys_dir(ctx)).signing_key()
+    key = KeyRing(keys_dir(ctx)).signing_key()
     pem = key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -96,7 +95,7 @@ def embedded_jwk(ctx: ServiceContext, claims: dict[str, Any]) -> str:
     """Signed by the attacker, naming the real kid and carrying the attacker's key inline."""
     mine = attacker_key()
     jwk = json.loads(RSAAlgorithm.to_jwk(mine.public_key()))
-    kid = keyring_for(keys_dir(ctx)).signing_key().kid
+    kid = KeyRing(keys_dir(ctx)).signing_key().kid
     headers = {"kid": kid, "jwk": jwk, "jku": "http://attacker.test/jwks.json"}
     return jwt.encode(claims, mine, algorithm="RS256", headers=headers)
 

@@ -135,17 +135,6 @@ def test_grpc_get_and_list(env: Env) -> None:
     assert todo.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_migrations_match_models(env: Env) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from mint.transactions.models import Base
-
-    with env.db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert diff == [], diff
-
-
 def test_idempotency_rows_expire(env: Env) -> None:
     user = uuid.uuid4()
     fp = idempotency.fingerprint("POST", "/x", {"a": 1})

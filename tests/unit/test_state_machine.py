@@ -18,9 +18,9 @@ from mint.kit.domain import DomainError, Refused
 from mint.kit.errors import problem_from_error
 from mint.kit.schemas import Body
 from mint.transactions import domain
-from mint.transactions.actions import Settled
 from mint.transactions.answers import render
 from mint.transactions.domain import FINAL, IllegalTransition, Status, TxnType
+from mint.transactions.outcomes import Settled
 from mint.transactions.schemas import TopupBody, TransactionOut, TransferBody, WithdrawBody
 
 ALLOWED = {

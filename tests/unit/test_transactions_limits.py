@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import grpc
 import pytest
 
-from mint.transactions.actions import Settled
 from mint.transactions.answers import render
 from mint.transactions.checks import CheckFailed, CheckInput, LimitDecision
 from mint.transactions.limits import (
@@ -19,6 +18,7 @@ from mint.transactions.limits import (
     limited_user,
     windows,
 )
+from mint.transactions.outcomes import Settled
 
 
 def _input(kind: str, sender: uuid.UUID | None, recipient: uuid.UUID | None) -> CheckInput:

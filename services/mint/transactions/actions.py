@@ -13,8 +13,8 @@ wires in (``Wiring.render``): this module never builds it itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
@@ -31,7 +31,6 @@ from mint.contracts.transaction import (
     TransactionReversed,
 )
 from mint.kit import idempotency
-from mint.kit.domain import DomainError
 from mint.kit.events import emit
 from mint.kit.time import utcnow
 from mint.transactions import checks, domain, store
@@ -39,6 +38,7 @@ from mint.transactions.checks import CheckFailed, CheckInput
 from mint.transactions.domain import Status, TxnType
 from mint.transactions.limits import limited_user
 from mint.transactions.models import Transaction
+from mint.transactions.outcomes import Render, Settled
 from mint.transactions.wallet_client import Posted, Unknown, transfer_request
 
 if TYPE_CHECKING:
@@ -66,24 +66,6 @@ class NewTransaction:
     reference: dict[str, Any] | None = None
     client_ip: str | None = None
 
-
-@dataclass(frozen=True)
-class Settled:
-    """A transaction in a settled status, as its request ends: ``extra`` are the fields its
-    refusal carries besides the code (a limit's ``limit``, ``limit_value``, ``remaining``)."""
-
-    transaction: Transaction
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def refusal(self) -> DomainError | None:
-        """``None`` when the money moved, else why not (naming the transaction)."""
-        txn = self.transaction
-        return domain.refusal(txn.status, txn.failure_reason, txn.id, self.extra)
-
-
-#: The final answer (status, body) of the request that created a settled transaction — what
-#: it answers and what its idempotency row stores for replays. Wired in by the HTTP edge.
-Render = Callable[[Settled], tuple[int, dict[str, Any]]]
 
 #: A request whose Idempotency-Key was already claimed: the caller answers it as the kit says.
 NotClaimed = idempotency.Replay | idempotency.InProgress | idempotency.Reused

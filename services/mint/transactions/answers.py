@@ -5,15 +5,13 @@ so they never build an HTTP answer themselves."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import JSONResponse
 
 from mint.kit.errors import PROBLEM_CONTENT_TYPE, problem_from_error
+from mint.transactions.outcomes import Settled
 from mint.transactions.schemas import TransactionOut
-
-if TYPE_CHECKING:
-    from mint.transactions.actions import Settled
 
 
 def render(settled: Settled) -> tuple[int, dict[str, Any]]:

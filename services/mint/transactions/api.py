@@ -14,6 +14,7 @@ from mint.kit.service import DbSession, wiring
 from mint.transactions import actions, answers, domain
 from mint.transactions.actions import NewTransaction
 from mint.transactions.domain import Status, TxnType
+from mint.transactions.outcomes import Settled
 from mint.transactions.schemas import (
     MovementBody,
     TopupBody,
@@ -53,7 +54,7 @@ def _submit(
     canonical = body.model_dump(mode="json", exclude_none=True)
     fp = idempotency.fingerprint(request.method, request.url.path, canonical)
     outcome = actions.submit(wire, new, key, fp)
-    if isinstance(outcome, actions.Settled):
+    if isinstance(outcome, Settled):
         # the very answer the idempotency row stored with the settlement
         return answers.respond(*wire.render(outcome))
     return idempotency.respond(outcome)

@@ -5,7 +5,6 @@ now), its settings, and how a settled movement's HTTP answer is rendered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mint.kit.db import Database
 from mint.kit.rpc import grpc_client
@@ -14,12 +13,10 @@ from mint.kyc.v1.kyc_pb2_grpc import KycServiceStub
 from mint.transactions import answers
 from mint.transactions.checks import Checks
 from mint.transactions.limits import KycLimits
+from mint.transactions.outcomes import Render
 from mint.transactions.settings import Settings
 from mint.transactions.wallet_client import WalletClient
 from mint.wallet.v1.wallet_pb2_grpc import WalletServiceStub
-
-if TYPE_CHECKING:
-    from mint.transactions.actions import Render
 
 
 @dataclass

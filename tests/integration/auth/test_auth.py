@@ -305,14 +305,3 @@ def test_new_key_signs_without_restart_and_old_refresh_still_works(
     rotated = refresh(client, pair["refresh_token"])  # checked against the database
     assert rotated.status_code == 200, rotated.text
     assert jwt.get_unverified_header(rotated.json()["access_token"])["kid"] == new_kid
-
-
-def test_migration_matches_models(ctx: ServiceContext) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from mint.auth.models import Base
-
-    with ctx.database().engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert diff == []

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
 
-from mint.kit.time import parse_rfc3339, rfc3339
+from mint.kit.time import parse_rfc3339, rfc3339, utcnow
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -156,7 +156,7 @@ class Event:
         if spec != SPEC_VERSION:
             raise MalformedEvent(f"unsupported ce_specversion {spec!r}")
         try:
-            time = parse_rfc3339(headers[H_TIME]) if headers.get(H_TIME) else datetime.now(UTC)
+            time = parse_rfc3339(headers[H_TIME]) if headers.get(H_TIME) else utcnow()
         except ValueError as exc:
             raise MalformedEvent(f"bad ce_time {headers.get(H_TIME)!r}") from exc
         raw_value = msg.value()

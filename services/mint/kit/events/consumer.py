@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mint.kit.events.cloudevents import Event, HeaderList, MalformedEvent, header_dict
+from mint.kit.events.contract import Contract
 from mint.kit.events.tables import PROCESSED_EVENTS
 from mint.kit.events.topics import dlq_topic, ensure_topics
 from mint.kit.telemetry import (
@@ -28,13 +29,12 @@ from mint.kit.telemetry import tracer as get_tracer
 from mint.kit.time import utcnow
 
 if TYPE_CHECKING:
-    from mint.contracts import EventContract
     from mint.kit.config import KitSettings
     from mint.kit.db import Database
 
 log = structlog.get_logger("mint.events.consumer")
 
-C = TypeVar("C", bound="EventContract")
+C = TypeVar("C", bound=Contract)
 #: A handler of one contract: the session of the transaction that records the event as
 #: processed, the event's data as its model, and the envelope (id, actor, time, …).
 ContractHandler = Callable[[Session, C, Event], None]

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from mint.kit.events.cloudevents import build_headers, encode_data, to_json_data
+from mint.kit.events.contract import Contract
 from mint.kit.events.tables import OUTBOX
 from mint.kit.events.topics import ensure_topics
 from mint.kit.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, extract_context, inject_context
@@ -27,7 +28,6 @@ from mint.kit.telemetry import tracer as get_tracer
 from mint.kit.time import utcnow
 
 if TYPE_CHECKING:
-    from mint.contracts import EventContract
     from mint.kit.config import KitSettings
     from mint.kit.db import Database
 
@@ -47,7 +47,7 @@ def _wake_relays(_: Session) -> None:
 
 def emit(
     session: Session,
-    event: EventContract,
+    event: Contract,
     *,
     actor: str | uuid.UUID,
     key: str | uuid.UUID | None = None,

@@ -20,11 +20,17 @@ def serve(name: str) -> None:
 @app.command()
 def dev(
     root: Path = typer.Option(Path(".mint"), help="where data, keys, logs and mail live"),
+    service: list[str] = typer.Option(
+        [], help="run only this service (repeatable; default: every implemented service)"
+    ),
+    free_ports: bool = typer.Option(
+        False, help="free ports instead of the spec's (several platforms on one machine)"
+    ),
 ) -> None:
     """Run the whole platform on embedded infrastructure with the gateway on :8080."""
     from mint.dev.dev import run_dev
 
-    run_dev(root)
+    run_dev(root, service or None, free_ports=free_ports)
 
 
 @app.command()
@@ -49,9 +55,11 @@ def operator() -> None:
 def _register_subcommands() -> None:
     from mint.cli_admin import admin_app
     from mint.cli_ledger import ledger_app
+    from mint.cli_outbox import outbox_app
 
     app.add_typer(admin_app, name="admin", help="Administer users")
     app.add_typer(ledger_app, name="ledger", help="Ledger tools")
+    app.add_typer(outbox_app, name="outbox", help="Outbox rows set aside: list, re-queue")
 
 
 _register_subcommands()

@@ -336,13 +336,15 @@ def test_events_survive_a_kafka_outage(
     # Kafka going away between topic check and delivery: the produce times out, rows stay.
     late = relay_of(down, message_timeout_ms=1500)
     late._known_topics.add(topic)  # skip the topic check, so the messages really are produced
-    with pytest.raises(KafkaException, match="20 event"):
+    with pytest.raises(KafkaException, match="not delivered and the cluster does not answer"):
         late.publish_once()
     late.close()
     with database.session() as s:
         rows = s.execute(select(OUTBOX).where(OUTBOX.c.id.in_([uuid.UUID(i) for i in ids]))).all()
-    assert {(r.attempts, r.published_at) for r in rows} == {(1, None)}
-    assert all(r.last_error for r in rows)
+    # An outage is not the rows' fault: no attempt counts toward parking. Only the key's first
+    # row was tried (the others wait behind it); it keeps the error for the operator.
+    assert {(r.attempts, r.parked_at, r.published_at) for r in rows} == {(0, None, None)}
+    assert [str(r.id) for r in rows if r.last_error] == [ids[0]]
     rec = Recorder()
     relay, runner = relay_of(ctx), consumer(ctx, "outage", topic, rec)
     with running(relay.run, runner.run):
@@ -414,7 +416,7 @@ def test_contract_routes_decode_ignore_and_dead_letter(
     db = ctx.database()
     with db.session() as s:
         good = emit(s, UserRegistered(user_id=mine, email="a@example.com", name="A"), actor=mine)
-        emit(s, UserFrozen(user_id=mine, reason="test"), actor="admin")
+        frozen = emit(s, UserFrozen(user_id=mine, reason="test"), actor="admin")
     bad_id = str(uuid.uuid4())
     producer = Producer({"bootstrap.servers": infra.kafka_bootstrap})
     headers = build_headers(
@@ -447,4 +449,6 @@ def test_contract_routes_decode_ignore_and_dead_letter(
         done = s.execute(
             select(PROCESSED_EVENTS.c.event_id).where(PROCESSED_EVENTS.c.group == spec.group)
         )
-        assert set(done.scalars()) == {good}  # the frozen event was ignored, not processed
+        processed = set(done.scalars())  # auth.events is shared: others' registrations too
+    assert good in processed and bad_id not in processed
+    assert frozen not in processed  # a type no route takes is ignored, not processed

@@ -1,5 +1,6 @@
-"""mint.kit.rpc with a real gRPC server and client: internal token, deadlines, trace context,
-health, reflection and the status → problem mapping."""
+"""mint.kit.rpc with a real gRPC server and client: internal token (required to start), deadlines,
+trace context, health, reflection (behind the token outside dev), the bind host and the status →
+problem mapping."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
-from mint.kit.config import KitSettings
+from mint.kit.config import ConfigError, KitSettings
 from mint.kit.domain import NotFound, RateLimited, Refused
 from mint.kit.rpc import (
     RpcFailed,
@@ -33,6 +34,7 @@ from mint.kit.rpc import (
     problem_from_rpc_error,
     serve_grpc,
 )
+from mint.kit.runner import ServiceProcess
 from mint.kit.service import GrpcServicer, Service, ServiceContext
 from mint.kit.telemetry import configure_tracing, tracer
 
@@ -159,18 +161,107 @@ def test_kit_client_sends_identity_token_and_gets_an_answer(wallet: tuple[FakeWa
     assert future.result(timeout=5).user_id == "u3"
 
 
-def test_health_and_reflection_need_no_token(wallet: tuple[FakeWallet, int]) -> None:
-    _, port = wallet
+def list_services(channel: Any, metadata: list[tuple[str, str]] | None = None) -> set[str]:
+    """The service names reflection lists on ``channel`` (raises the call's RpcError)."""
+    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (response,) = list(reflect.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=5))
+    return {s.name for s in response.list_services_response.service}
+
+
+def test_health_needs_no_token_and_reflection_needs_it_outside_dev(
+    wallet: tuple[FakeWallet, int],
+) -> None:
+    _, port = wallet  # environment "test": not dev
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
     for name in ("", WALLET_SERVICE):
         answer = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
-    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    (response,) = list(reflect.ServerReflectionInfo(iter([request]), timeout=5))
-    names = {s.name for s in response.list_services_response.service}
+    for metadata in (None, [("x-mint-internal-token", "wrong")]):
+        with pytest.raises(grpc.RpcError) as info:
+            list_services(channel, metadata)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    names = list_services(channel, [("x-mint-internal-token", TOKEN)])
     assert {WALLET_SERVICE, "grpc.health.v1.Health"} <= names
+
+
+def wallet_servicer(fake: FakeWallet, built: list[str] | None = None) -> GrpcServicer:
+    def factory(_: ServiceContext) -> FakeWallet:
+        if built is not None:
+            built.append("wallet")
+        return fake
+
+    return GrpcServicer(pb2_grpc.add_WalletServiceServicer_to_server, factory, WALLET_SERVICE)
+
+
+def test_reflection_needs_no_token_in_dev_but_services_still_do() -> None:
+    fake = FakeWallet()
+    settings = KitSettings(service_name="wallet", environment="dev", internal_token=TOKEN)
+    ctx = ServiceContext(service=Service(name="wallet", prefix=None), settings=settings, db=None)
+    server = serve_grpc(ctx, [wallet_servicer(fake)], 0, host="127.0.0.1")
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{bound_port(server)}")
+        assert WALLET_SERVICE in list_services(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            raw_stub(bound_port(server)).GetWallet(pb2.GetWalletRequest(user_id="u"), timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert fake.seen == []
+    finally:
+        server.stop(grace=None)
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def can_bind(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_serve_grpc_refuses_to_start_without_an_internal_token(token: str) -> None:
+    built: list[str] = []
+    settings = KitSettings(service_name="wallet", environment="test", internal_token=token)
+    ctx = ServiceContext(service=Service(name="wallet", prefix=None), settings=settings, db=None)
+    port = free_tcp_port()
+    with pytest.raises(ConfigError) as info:
+        serve_grpc(ctx, [wallet_servicer(FakeWallet(), built)], port, host="127.0.0.1")
+    assert "MINT_INTERNAL_TOKEN" in str(info.value)
+    assert built == [], "no servicer was built"
+    assert can_bind("127.0.0.1", port), "nothing listens on the port"
+
+
+@pytest.mark.parametrize(("grpc_host", "wildcard"), [("127.0.0.1", False), ("[::]", True)])
+def test_the_runner_binds_grpc_on_mint_grpc_host(grpc_host: str, wildcard: bool) -> None:
+    """``MINT_GRPC_HOST`` read by the runner: bound to 127.0.0.1 only, another loopback address
+    (127.0.0.2) keeps the port free; on every interface it does not."""
+    port = free_tcp_port()
+    settings = KitSettings(
+        service_name="rpctest",
+        environment="test",
+        internal_token=TOKEN,
+        grpc_port=port,
+        grpc_host=grpc_host,
+    )
+    service = Service(name="rpctest", prefix=None, grpc_servicers=[wallet_servicer(FakeWallet())])
+    process = ServiceProcess(ServiceContext(service=service, settings=settings, db=None))
+    process.start()
+    try:
+        assert bound_port(process.grpc_server) == port
+        stub = grpc_client(settings_for(port), "wallet", pb2_grpc.WalletServiceStub)
+        assert stub.GetWallet(pb2.GetWalletRequest(user_id="bound")).id == "w-1"
+        assert can_bind("127.0.0.2", port) is not wildcard
+    finally:
+        process.stop()
 
 
 def test_deadline_is_applied_and_maps_to_503(wallet: tuple[FakeWallet, int]) -> None:

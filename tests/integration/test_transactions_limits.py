@@ -232,6 +232,7 @@ def test_kyc_down_fails_the_transaction_with_503(env: Env) -> None:
         headers = {**alice.headers, "Idempotency-Key": "kyc-down"}
         r = client.post(f"{BASE}/topup", json={"amount": 100}, headers=headers)
         assert (r.status_code, r.json()["code"]) == (503, "dependency_unavailable"), r.text
+        assert r.json()["transaction_status"] == "FAILED"  # nothing moved: a new key is safe
         txn = env.txn(r.json()["transaction_id"])
         assert (txn.status, txn.failure_reason) == (Status.FAILED, "dependency_unavailable")
         assert [e["type"] for e in env.events(str(txn.id))] == ["transaction.failed"]

@@ -8,7 +8,9 @@ import uuid
 import grpc
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from mint.kit import idempotency
 from mint.kit.http import create_app
@@ -36,6 +38,9 @@ def test_wallet_down_then_recovery_completes_and_replays(env: Env) -> None:
             f"{BASE}/topup", json={"amount": 400}, headers={**alice.headers, "Idempotency-Key": "k"}
         )
         assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+        assert (
+            r.json()["transaction_status"] == "PROCESSING"
+        )  # pending: retry with the same key only
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["detail"] == (
             "the wallet did not answer; the transaction will be completed or failed shortly"
@@ -91,7 +96,10 @@ def test_recovery_fails_refused_and_stale_pending(env: Env) -> None:
     assert [e["type"] for e in env.events(str(stale.id))] == ["transaction.failed"]
     replay = env.post(alice, "/topup", {"amount": 9}, key="stuck")
     assert replay.status_code == 503 and replay.headers["idempotent-replayed"] == "true"
-    assert replay.json()["code"] == "recovery_timeout"
+    assert (
+        replay.json()["code"] == "recovery_timeout"
+        and replay.json()["transaction_status"] == "FAILED"
+    )
     assert env.post(alice, "/topup", {"amount": 8}, key="orphan").status_code == 201
     assert env.balance(alice) == 58
 
@@ -162,3 +170,36 @@ def test_idempotency_rows_expire(env: Env) -> None:
         left = s.execute(text("SELECT count(*) FROM idempotency_keys WHERE user_id = :u"),
                          {"u": user}).scalar()  # fmt: skip
     assert left == 0
+
+
+def test_a_transaction_stuck_past_the_threshold_is_signalled(env: Env) -> None:
+    """A wallet that never answers leaves a transaction PROCESSING; past
+    ``stuck_alert_seconds`` every recovery pass logs ``transactions_stuck`` at ERROR and sets
+    ``mint_transactions_stuck`` — until the wallet answers and it settles."""
+    alice = env.user()
+    down = env.settings.model_copy(update={"wallet_grpc": f"127.0.0.1:{free_port()}"})
+    down_ctx = ServiceContext(TXN_SERVICE, down, env.db)
+    with TestClient(create_app(down_ctx)) as client:
+        r = client.post(
+            f"{BASE}/topup", json={"amount": 7}, headers={**alice.headers, "Idempotency-Key": "s"}
+        )
+    assert r.json()["transaction_status"] == "PROCESSING"
+    txn_id = r.json()["transaction_id"]
+
+    def stuck_gauge() -> float:
+        value = REGISTRY.get_sample_value("mint_transactions_stuck", {"status": "PROCESSING"})
+        return value or 0.0
+
+    recover_stuck(down_ctx)
+    before = stuck_gauge()
+    env.backdate(txn_id, seconds=int(env.settings.stuck_alert_seconds) + 60)
+    with capture_logs() as logs:
+        recover_stuck(down_ctx)  # the wallet still does not answer: it stays, and is signalled
+    assert env.txn(txn_id).status == "PROCESSING"
+    assert stuck_gauge() == before + 1
+    alerts = [e for e in logs if e["event"] == "transactions_stuck"]
+    assert len(alerts) == 1 and alerts[0]["log_level"] == "error"
+    assert alerts[0]["PROCESSING"] >= 1
+    recover_stuck(env.ctx)  # the wallet answers: settled, no longer counted
+    assert env.txn(txn_id).status == "COMPLETED"
+    assert stuck_gauge() == before

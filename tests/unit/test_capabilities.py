@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from mint.dev.platform import Platform
-from mint.infra import InfraEndpoints
 from mint.kit.catalog import (
     CAPABILITIES,
     GRPC_CALLERS,
@@ -21,6 +20,7 @@ from mint.kit.catalog import (
 )
 from mint.kit.runner import implemented_services, load_service
 from mint_operator import catalog as operator_catalog
+from tests.fixtures.endpoints import offline_endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = [ROOT / "crds" / "minttenant.yaml", ROOT / "charts/mint-operator/crds/minttenant.yaml"]
@@ -62,19 +62,7 @@ def test_the_operator_reads_the_same_table() -> None:
 
 
 def test_the_dev_runner_gives_each_service_what_its_capabilities_say(tmp_path: Path) -> None:
-    infra = InfraEndpoints(
-        postgres_admin_url="postgresql://db/postgres",
-        database_urls={},
-        kafka_kind="kafka",
-        mail_dir=tmp_path / "mail",
-        kafka_bootstrap="127.0.0.1:9092",
-        redis_url="redis://127.0.0.1:6379/0",
-        s3_endpoint="http://127.0.0.1:8333",
-        s3_access_key="key",
-        s3_secret_key="secret",
-        s3_region="us-east-1",
-        smtp_url="smtp://127.0.0.1:2525",
-    )
+    infra = offline_endpoints(tmp_path)
     databases = {s: f"postgresql://db/{s}" for s in services_with("database")}
     plat = Platform(root=tmp_path, infra=infra, services=list(SERVICE_NAMES), databases=databases)
     plat._plan_ports()

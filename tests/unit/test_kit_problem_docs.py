@@ -57,15 +57,15 @@ def responses(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
 def test_errors_are_documented_as_problems() -> None:
     doc = make_app().openapi()
     created = responses(doc, "/things", "post")
-    assert set(created) == {"201", "400", "401", "409", "422"}
-    for status in ("400", "401", "409", "422"):
+    assert set(created) == {"201", "400", "401", "409", "413", "415", "422"}
+    for status in ("400", "401", "409", "413", "415", "422"):
         assert created[status]["content"] == {PROBLEM_CONTENT_TYPE: PROBLEM}, status
     assert created["409"]["description"] == "thing_exists"
     assert created["422"]["description"].startswith("validation_error")
     assert doc["paths"]["/things"]["post"]["security"] == [{"HTTPBearer": []}, {"APIKeyCookie": []}]
     # nothing to validate, no credentials needed: nothing added
     assert set(responses(doc, "/open", "get")) == {"200"}
-    assert set(responses(doc, "/echo", "post")) == {"200", "400", "422"}
+    assert set(responses(doc, "/echo", "post")) == {"200", "400", "413", "415", "422"}
     schemas = doc["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     assert schemas["Problem"]["required"] == ["type", "title", "status", "detail", "code"]

@@ -239,9 +239,26 @@ def _rotate(
     return SignedIn(user, tokens)
 
 
-def logout(session: Session, presented: str | None) -> None:
-    """End the session of a presented refresh token (nothing to end is fine)."""
-    family = _family_of(session, presented, lock=True)
+def logout(
+    session: Session,
+    presented: str | None,
+    *,
+    caller: uuid.UUID | None = None,
+    sid: uuid.UUID | None = None,
+) -> None:
+    """End one session: the family of a presented refresh token, else — when the client
+    presented only its access token — that token's session ``sid``, if it is ``caller``'s.
+    Nothing to end (unknown, already revoked, a token without ``sid``) is fine."""
+    if presented is not None:
+        family = _family_of(session, presented, lock=True)
+    elif sid is not None:
+        family = store.get_family(session, sid, lock=True)
+        # ``sid`` comes from a verified token, so it is the caller's; the check only keeps
+        # this use case from ending someone else's session whoever calls it.
+        if family is not None and family.user_id != caller:
+            family = None
+    else:
+        family = None
     if family is not None:
         _revoke(family, "logout")
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Body, Query, Request, Response
 
 from mint.auth import actions
-from mint.auth.caller import AuthUser
+from mint.auth.caller import AuthUser, current_caller
 from mint.auth.cookies import (
     clear_session_cookies,
     presented_refresh,
@@ -34,7 +34,7 @@ from mint.auth.schemas import (
 )
 from mint.auth.wiring import Wired
 from mint.kit.domain import Invalid
-from mint.kit.security import client_ip
+from mint.kit.security import bearer_or_cookie, client_ip
 from mint.kit.service import DbSession
 
 router = APIRouter(tags=["auth"])
@@ -154,14 +154,34 @@ def refresh(
     "/logout",
     status_code=204,
     response_class=Response,
-    responses=problems((403, "csrf_failed: cookie-presented token without X-CSRF-Token")),
+    responses=problems(
+        (
+            401,
+            "unauthorized: no refresh token presented and the access token is invalid or "
+            "expired (nothing was revoked)",
+        ),
+        (403, "csrf_failed: cookie-presented token without X-CSRF-Token"),
+    ),
 )
 def logout(
     w: Wired, request: Request, body: Annotated[RefreshBody | None, Body()] = None
 ) -> Response:
+    """Ends one session (refresh family): the refresh token's, presented in the body or the
+    cookie; else, with only an access token (Bearer, or cookie + X-CSRF-Token), the session
+    (``sid``) that token belongs to. No token at all: 204, nothing to end."""
     token = presented_refresh(request, body, w.settings)
+    caller = None
+    if token is None and bearer_or_cookie(request)[0] is not None:
+        # Verified like any authenticated route: an access token that does not verify names
+        # no session, and a 204 would tell the client its session ended when it did not.
+        caller = current_caller(request, None, w)
     with w.db.session() as session:
-        actions.logout(session, token)
+        actions.logout(
+            session,
+            token,
+            caller=None if caller is None else caller.user_id,
+            sid=None if caller is None else caller.sid,
+        )
     response = Response(status_code=204)
     clear_session_cookies(response, w.settings)
     return response

@@ -80,7 +80,8 @@ def generate_key(directory: Path, *, now: datetime | None = None) -> str:
         serialization.NoEncryption(),
     )
     tmp = directory / f".{kid}.pem.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a leftover of a crash would keep its own mode: create anew
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, pem)
         os.fsync(fd)

@@ -1,5 +1,7 @@
 """The dev gateway on :8080: exactly the ingress routes (services.md table), proxied to each
-service's HTTP port. gRPC is never routed. Responses are streamed (SSE works)."""
+service's HTTP port. gRPC is never routed. Responses are streamed (SSE works); so are request
+bodies, bounded as in every service (:mod:`mint.kit.bodies`: 413 from the gateway itself, while
+the body streams, before any of it past the bound reaches a service)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import request_response
 
+from mint.kit.bodies import BodyLimitMiddleware, BodyLimits
 from mint.kit.catalog import ROUTES
+from mint.kit.config import KitSettings
 from mint.kit.errors import problem_body
 
 HOP_BY_HOP = frozenset(
@@ -46,8 +51,11 @@ def route_for(path: str) -> str | None:
     return best[1] if best else None
 
 
-def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
-    """``upstreams``: service name → base URL (``http://127.0.0.1:4001``)."""
+def create_gateway(upstreams: Mapping[str, str], *, limits: BodyLimits | None = None) -> Starlette:
+    """``upstreams``: service name → base URL (``http://127.0.0.1:4001``); ``limits``: the body
+    bounds, by default those of the environment (``MINT_MAX_BODY_BYTES``,
+    ``MINT_MAX_UPLOAD_BYTES``), as the services read them."""
+    limits = limits or BodyLimits.from_settings(KitSettings.load())
     # A proxy must never keep cookies: a jar that refuses every cookie, so one user's
     # Set-Cookie is passed through to that user only and never replayed upstream for another.
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -120,7 +128,9 @@ def create_gateway(upstreams: Mapping[str, str]) -> Starlette:
         yield
         await client.aclose()
 
-    app = Starlette(lifespan=lifespan)
+    # The body bound wraps the proxy: the request stream the proxy forwards is counted, and the
+    # 413 answered, by the middleware; the proxy's aborted upstream call is then dropped.
+    app = Starlette(lifespan=lifespan, middleware=[Middleware(BodyLimitMiddleware, limits=limits)])
     # Every request is proxied, whatever its method and path: a catch-all route's pattern
     # (``.*``) would not match an escaped newline, and the services answer their own 404 and
     # 405 as problem+json.

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol
+from typing import Protocol
 
 from mint.infra.endpoints import InfraEndpoints
 from mint.infra.kafka import ApacheKafka, make_kafka
 from mint.infra.postgres import Postgres
-from mint.infra.process import InfraError, PortBook, kill_stale, record_processes
+from mint.infra.process import (
+    DirectoryLock,
+    InfraError,
+    PortBook,
+    StartCancelled,
+    kill_stale,
+    record_processes,
+)
 from mint.infra.redis_server import Redis
 from mint.infra.s3 import ACCESS_KEY, REGION, S3, SECRET_KEY
 from mint.infra.smtp import Smtp
 
 ALL_COMPONENTS = frozenset({"postgres", "redis", "kafka", "s3", "smtp"})
 START_ORDER = ("postgres", "redis", "kafka", "s3", "smtp")
+CANCEL_POLL_SECONDS = 0.25
+
+log = logging.getLogger("mint.infra")
 
 
 class Component(Protocol):
@@ -35,16 +45,31 @@ class Component(Protocol):
     def pids(self) -> dict[str, int]: ...
 
 
-def _run_all(components: Iterable[Component], step: Callable[[Component], None]) -> None:
-    """Run `step` for every component concurrently; raise the first failure, naming all."""
+def _run_all(
+    components: Iterable[Component],
+    step: Callable[[Component], None],
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
+    """Run `step` for every component concurrently; raise the first failure, naming all.
+    When `cancelled()` turns true meanwhile, raise StartCancelled without waiting for the steps
+    (the caller stops the components, which ends steps that wait on them)."""
     items = list(components)
     errors: list[tuple[str, BaseException]] = []
-    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, len(items)))
+    try:
         futures = [(c.name, pool.submit(step, c)) for c in items]
+        pending = {f for _, f in futures}
+        while pending:
+            if cancelled is not None and cancelled():
+                raise StartCancelled("start cancelled: a stop was requested")
+            timeout = CANCEL_POLL_SECONDS if cancelled is not None else None
+            _, pending = wait(pending, timeout=timeout)
         for name, future in futures:
             exc = future.exception()
             if exc is not None:
                 errors.append((name, exc))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if errors:
         first = errors[0][1]
         if len(errors) == 1 and isinstance(first, InfraError):
@@ -66,6 +91,7 @@ class EmbeddedInfra:
         ephemeral: bool = False,
         kafka_kind: str | None = None,
         timeout: float = 180.0,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         unknown = set(components) - ALL_COMPONENTS
         if unknown:
@@ -81,8 +107,10 @@ class EmbeddedInfra:
         self.ephemeral = ephemeral
         self.kafka_kind = kafka_kind or os.environ.get("MINT_KAFKA_KIND")
         self.timeout = timeout
+        # polled while servers get ready: a stop requested meanwhile ends start() (StartCancelled)
+        self.cancelled = cancelled or (lambda: False)
         self._lock = threading.RLock()
-        self._lock_file: IO[str] | None = None
+        self._dir_lock = DirectoryLock(self.data_dir / ".infra.lock", "EmbeddedInfra")
         self._running: list[Component] = []
         self._postgres: Postgres | None = None
         self._endpoints: InfraEndpoints | None = None
@@ -117,20 +145,13 @@ class EmbeddedInfra:
                 raise
 
     def _take_dir_lock(self) -> None:
-        lock_file = (self.data_dir / ".infra.lock").open("a+")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "?"
-            lock_file.close()
-            raise InfraError(
-                f"{self.data_dir} is in use by another running EmbeddedInfra (pid {holder})"
-            ) from exc
-        lock_file.truncate(0)
-        lock_file.write(str(os.getpid()))
-        lock_file.flush()
-        self._lock_file = lock_file
+        dead_holder = self._dir_lock.acquire()
+        if dead_holder is not None:
+            log.warning(
+                "took over the lock of %s left by pid %d, which no longer holds it",
+                self.data_dir,
+                dead_holder,
+            )
 
     def _start(self) -> InfraEndpoints:
         kill_stale(self.pids_file)
@@ -147,11 +168,13 @@ class EmbeddedInfra:
         _run_all(chosen, lambda c: c.prepare())
         # Servers are spawned from this thread (see ManagedProcess.start), readiness in parallel.
         atexit.register(self.stop)
+        if self.cancelled():
+            raise StartCancelled("start cancelled: a stop was requested")
         for component in chosen:
             self._running.append(component)
             component.launch()
         record_processes(self.pids_file, self.pids())
-        _run_all(chosen, lambda c: c.wait_ready(self.timeout))
+        _run_all(chosen, lambda c: c.wait_ready(self.timeout), self.cancelled)
 
         pg = built["postgres"] if "postgres" in self.components else None
         self._postgres = pg if isinstance(pg, Postgres) else None
@@ -198,9 +221,7 @@ class EmbeddedInfra:
             finally:
                 self._endpoints = None
                 self._postgres = None
-                if self._lock_file is not None:
-                    self._lock_file.close()
-                    self._lock_file = None
+                self._dir_lock.release()
                 atexit.unregister(self.stop)
 
     def __enter__(self) -> EmbeddedInfra:

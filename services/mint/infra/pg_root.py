@@ -105,14 +105,19 @@ def place_pgdata(link: Path, user: pwd.struct_passwd) -> tuple[Path, bool]:
         target = Path(os.readlink(link))
         target.mkdir(parents=True, exist_ok=True)
         return target, True
-    if link.is_dir() or reachable_by(link.parent, user):
+    if reachable_by(link.parent, user):
         link.mkdir(parents=True, exist_ok=True)
         return link, False
     prune_orphaned_clusters()
     digest = hashlib.sha256(str(link.resolve()).encode()).hexdigest()[:16]
     target = shared_root() / f"data-{digest}"
     shutil.rmtree(target, ignore_errors=True)  # a leftover of an earlier dir at the same path
-    target.mkdir()
+    if link.is_dir():
+        # a cluster made before its data dir became private (`mint dev` makes `.mint/` 0700: it
+        # holds secrets): moved out, data kept
+        shutil.move(link, target)
+    else:
+        target.mkdir()
     link.symlink_to(target, target_is_directory=True)
     # written last: a concurrent prune only considers clusters that have an owner file
     target.with_name(f"{target.name}.owner").write_text(str(link.parent.resolve() / link.name))

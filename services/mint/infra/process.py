@@ -1,8 +1,10 @@
-"""Server processes: spawning into their own process group, logging, readiness, stopping."""
+"""Server processes: spawning into their own process group, tied to the life of the process that
+started them, logging, readiness, stopping; the lock a data directory is held with."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -21,6 +24,39 @@ LOG_TAIL_LINES = 30
 
 class InfraError(RuntimeError):
     """A component of the embedded infrastructure could not be prepared, started or reached."""
+
+
+class StartCancelled(InfraError):
+    """A start was abandoned because a stop was requested meanwhile (Ctrl-C during startup)."""
+
+
+def wrapped_command(
+    cmd: Sequence[str], *, run_as: str | None = None, die_with_this_thread: bool
+) -> list[str]:
+    """``cmd`` wrapped in ``setpriv`` when it must run as the user ``run_as`` (and its group
+    only), or die with its spawner: with ``die_with_this_thread`` the kernel SIGKILLs it when the
+    *thread* spawning it ends (``PR_SET_PDEATHSIG``), however that happens — a SIGKILL or an OOM
+    kill of this process included. So the spawning thread must outlive the child: the main
+    thread, or a supervisor thread that ends only after stopping its children.
+
+    ``setpriv`` changes the user first and sets the parent-death signal last, just before it
+    execs ``cmd`` (a change of user clears the signal; an exec keeps it). An exec wrapper rather
+    than a ``preexec_fn``: the runner has threads, and Python code run between fork and exec may
+    deadlock on a lock another thread held at the fork. Without ``setpriv`` the command runs
+    unwrapped; the pids kept by :func:`record_processes` then let the next run clean up
+    (:func:`kill_stale`).
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        if run_as is not None:
+            raise InfraError(f"`setpriv` (util-linux) is needed to run {cmd[0]} as {run_as}")
+        return list(cmd)
+    wrapper: list[str] = []
+    if run_as is not None:
+        wrapper += [f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups"]
+    if die_with_this_thread:
+        wrapper += ["--pdeathsig", "KILL"]
+    return [setpriv, *wrapper, *cmd] if wrapper else list(cmd)
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -145,21 +181,13 @@ class ManagedProcess:
         return self.popen.pid if self.popen is not None else None
 
     def start(self) -> None:
-        cmd = list(self.cmd)
-        wrapper: list[str] = []
-        setpriv = shutil.which("setpriv")
-        if setpriv is not None:
-            if self.run_as is not None:
-                wrapper += [f"--reuid={self.run_as}", f"--regid={self.run_as}", "--clear-groups"]
-            # The kernel ties the parent-death signal to the spawning *thread*: only ask for it
-            # from the main thread, so that the server is killed if this Python process dies
-            # without running stop() (SIGKILL, OOM) but not when a helper thread ends.
-            if threading.current_thread() is threading.main_thread():
-                wrapper += ["--pdeathsig", "KILL"]
-            if wrapper:
-                cmd = [setpriv, *wrapper, *cmd]
-        elif self.run_as is not None:
-            raise InfraError(f"{self.component}: `setpriv` (util-linux) is needed to run as user")
+        # Only the main thread lives as long as this process: a server tied to a helper thread
+        # would be killed when that thread ends.
+        main_thread = threading.current_thread() is threading.main_thread()
+        try:
+            cmd = wrapped_command(self.cmd, run_as=self.run_as, die_with_this_thread=main_thread)
+        except InfraError as exc:
+            raise InfraError(f"{self.component}: {exc}") from None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n".encode())
@@ -284,3 +312,57 @@ def kill_stale(path: Path) -> None:
         except (psutil.Error, OSError):
             continue
     path.unlink(missing_ok=True)
+
+
+class DirectoryLock:
+    """The exclusive lock of a data directory: a file naming its holder's pid.
+
+    The lock is an ``flock`` on the file, which the kernel releases when its holder dies however
+    it dies (a SIGKILL included), so a dead holder never blocks the next run: its lock is taken
+    over, and :meth:`acquire` returns the pid the file still named, for a log line. A live holder
+    is refused with its pid. The file is emptied on :meth:`release`, so only an unclean end
+    leaves a name behind.
+    """
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        self.holder = holder  # what holds it, for messages: "mint dev", "EmbeddedInfra"
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> int | None:
+        """Take the lock; return the pid of a dead holder whose lock was taken over, if any.
+        Raises InfraError naming the live holder when the directory is in use."""
+        lock_file = self.path.open("a+")  # not inherited by children: they cannot keep it
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = _named_pid(lock_file.read())
+            lock_file.close()
+            who, how = (f"pid {holder}", f" (kill {holder})") if holder else ("another process", "")
+            raise InfraError(
+                f"{self.path.parent} is in use by a running {self.holder} ({who}); "
+                f"stop it first{how} or use another directory"
+            ) from None
+        lock_file.seek(0)
+        previous = _named_pid(lock_file.read())
+        lock_file.truncate(0)
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        self._file = lock_file
+        return previous if previous != os.getpid() else None
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        lock_file, self._file = self._file, None
+        with contextlib.suppress(OSError):
+            lock_file.truncate(0)
+        lock_file.close()  # closing the descriptor releases the flock
+
+
+def _named_pid(text: str) -> int | None:
+    try:
+        return int(text.split()[0])
+    except (IndexError, ValueError):
+        return None

@@ -51,6 +51,8 @@ class KitSettings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=0, ge=0, le=65535)
     grpc_port: int = Field(default=0, ge=0, le=65535)
+    #: the gRPC listener's address: every interface by default; the dev runner binds loopback
+    grpc_host: str = "[::]"
     database_url: str = ""
     db_pool_size: int = Field(default=5, ge=1, le=100)
     kafka_bootstrap_servers: str = "kafka:9092"
@@ -58,6 +60,8 @@ class KitSettings(BaseSettings):
     internal_token: str = Field(default="", min_length=0)
     public_url: str = "http://localhost:8080"
     auth_url: str = "http://auth:4001"  # where the JWKS is fetched from
+    #: how long fetched JWKS keys are trusted before the next verification refetches them
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
     trusted_proxies: str = ""  # comma-separated IPs / CIDRs
     log_level: str = "INFO"
     trace_file: Path | None = None
@@ -67,6 +71,9 @@ class KitSettings(BaseSettings):
     )
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     grpc_deadline_seconds: float = Field(default=2.0, gt=0)
+    # request bodies, refused with 413 while they stream in (mint.kit.bodies)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # a multipart upload's file
     # gRPC targets of the services that have a gRPC port (host:port)
     auth_grpc: str = "auth:50055"
     wallet_grpc: str = "wallet:50051"
@@ -77,6 +84,10 @@ class KitSettings(BaseSettings):
     social_grpc: str = "social:50057"
     # events
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    #: Failed publishes (the cluster reachable) after which an outbox row is parked.
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    #: Unpublished (not parked) rows older than this are reported stuck (metric + ERROR log).
+    outbox_stuck_seconds: float = Field(default=300.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
     #: Kafka consumer groups are ``<prefix>.<service>.<group>`` (tests isolate theirs with it).
     consumer_group_prefix: str = "mint"

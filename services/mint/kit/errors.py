@@ -53,10 +53,20 @@ class Problem(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        return problem_body(self.status, self.code, self.detail, **self.extra)
+        return problem_body(self.status, self.code, self.detail, extra=self.extra)
 
 
-def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+#: The members RFC 9457 (and the kit) give a problem; extra fields never replace them.
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "instance"})
+
+
+def problem_body(
+    status: int, code: str, detail: str, *, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    extra = extra or {}
+    clash = RESERVED_MEMBERS & extra.keys()
+    if clash:
+        raise ValueError(f"problem extra fields {sorted(clash)} would replace RFC 9457 members")
     return {
         "type": f"https://mint.dev/problems/{code.replace('_', '-')}",
         "title": _TITLES.get(status, "Error"),
@@ -75,7 +85,7 @@ def problem_response(
     **extra: Any,
 ) -> JSONResponse:
     return JSONResponse(
-        problem_body(status, code, detail, **extra),
+        problem_body(status, code, detail, extra=extra),
         status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
@@ -102,9 +112,10 @@ def problem_from_error(error: DomainError) -> Problem:
         headers["Retry-After"] = str(error.retry_after)
     if error.kind is Kind.UNAUTHENTICATED:
         headers["WWW-Authenticate"] = "Bearer"
-    return Problem(
-        HTTP_STATUS[error.kind], error.code, error.detail, headers=headers, **error.extra
-    )
+    problem = Problem(HTTP_STATUS[error.kind], error.code, error.detail, headers=headers)
+    problem.extra = dict(error.extra)  # not as keywords: an extra named like a parameter
+    problem.body()  # refuses extras that would replace RFC 9457 members, here, not later
+    return problem
 
 
 # Convenience constructors for the common cases.

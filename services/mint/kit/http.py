@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mint.kit.bodies import BodyLimitMiddleware, BodyLimits
 from mint.kit.errors import install_error_handlers
 from mint.kit.openapi import install_problem_docs
 from mint.kit.service import ServiceContext
@@ -89,6 +90,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.ctx = ctx
+    # Innermost (added first): a body it refuses is answered by it alone, and the
+    # application's reaction to the refusal never reaches the error middleware as a bug.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(ctx.settings))
     install_error_handlers(app)
     for router in service.routers:
         app.include_router(router, prefix=base)

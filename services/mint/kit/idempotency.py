@@ -10,6 +10,8 @@ Scope is (user, key). The protocol that keeps money from moving twice:
    ``idempotency_key_reused``. ``respond(claim)`` turns the last three into a response / Problem.
 3. ``complete(session, user_id, key, status, body)`` stores the final outcome (business refusals
    such as 422 ``insufficient_funds`` included) in the same transaction as the final state.
+   Only a claim still in flight is completed: a stored outcome never changes (a late second
+   settlement gets False back and writes nothing).
 4. ``abandon(db, user_id, key)`` deletes the claim when the request failed before any durable
    effect, so a corrected retry can proceed. A claim whose work *did* start is never abandoned:
    it stays ``in_progress`` until the work's outcome is known (a recovery job completes it).
@@ -221,13 +223,20 @@ def _pk(user_id: UUID, key: str) -> Any:
     return and_(KEYS.c.user_id == user_id, KEYS.c.key == key)
 
 
-def complete(session: Session, user_id: UUID, key: str, status: int, body: Any) -> None:
-    """Store the final outcome, in the caller's transaction (with the final state change)."""
-    session.execute(
+def complete(session: Session, user_id: UUID, key: str, status: int, body: Any) -> bool:
+    """Store the final outcome of the claim still in flight, in the caller's transaction (with
+    the final state change); True when it was stored.
+
+    A stored outcome never changes: when the row is already completed (a second or late
+    settlement), or gone (abandoned, or expired and cleaned up), nothing is written and this
+    returns False — for the caller a sign that two paths settled the same request."""
+    stored = session.execute(
         update(KEYS)
-        .where(_pk(user_id, key))
+        .where(_pk(user_id, key), KEYS.c.status == IN_PROGRESS)
         .values(status=DONE, response_status=status, response_body=body)
-    )
+        .returning(KEYS.c.key)
+    ).first()
+    return stored is not None
 
 
 def abandon(db: Database, user_id: UUID, key: str) -> None:

@@ -8,7 +8,9 @@ rewritten once, when first served:
 - every 4xx/5xx response a route documents carries the ``Problem`` schema as problem+json;
 - an operation with a JSON body documents 400 ``malformed_json``; one with parameters or a
   body documents 422 ``validation_error``;
-- an operation with a security requirement (``mint.kit.security.CurrentUser``) documents 401.
+- an operation with a security requirement (``mint.kit.security.CurrentUser``) documents 401;
+- an operation with a body documents 413 ``payload_too_large``, one with a JSON body 415
+  ``unsupported_media_type`` (both answered by :mod:`mint.kit.bodies`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "code": {"type": "string", "description": "stable snake_case error code"},
+        "max_bytes": {
+            "type": "integer",
+            "description": "the size bound (codes payload_too_large, file_too_large)",
+        },
         "errors": {
             "type": "array",
             "description": "validation failures (code validation_error)",
@@ -90,6 +96,10 @@ def _document_operation(operation: dict[str, Any]) -> None:
         _add(responses, "422", "validation_error: `errors` lists each failure")
     if operation.get("security"):
         _add(responses, "401", "unauthorized: missing, invalid or expired access token")
+    if body:
+        _add(responses, "413", "payload_too_large: the body is over its size bound")
+    if "application/json" in body:
+        _add(responses, "415", "unsupported_media_type: a body that is not application/json")
     for status, response in responses.items():
         if status[:1] in ("4", "5"):
             if response.get("description") == "Validation Error":  # FastAPI's own wording

@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from mint.kit.config import KitSettings
+from mint.kit.config import ConfigError, KitSettings
 from mint.kit.domain import BY_KIND, DomainError, Kind, RateLimited, Unavailable
 from mint.kit.errors import Problem, problem_from_error
 from mint.kit.service import GrpcServicer, ServiceContext
@@ -33,8 +33,11 @@ log = structlog.get_logger("mint.rpc")
 
 TOKEN_HEADER = "x-mint-internal-token"
 SERVICE_HEADER = "x-mint-service"
-#: Methods any caller may use without the internal token (probes, grpcurl).
-EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+#: Methods any caller may use without the internal token: health (kubelet and probes).
+EXEMPT_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
+#: Reflection lists every internal method and message: exempt in ``MINT_ENVIRONMENT=dev`` only
+#: (grpcurl on a laptop); elsewhere it needs the internal token like any internal call.
+REFLECTION_PREFIX = "/grpc.reflection."
 
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _BOUND_PORTS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -65,11 +68,12 @@ class _ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, settings: KitSettings) -> None:
         self._token = settings.internal_token.encode()
         self._tracer = get_tracer("mint.rpc")
+        self._exempt = exempt_prefixes(settings)
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = continuation(details)
         method: str = details.method
-        if handler is None or method.startswith(EXEMPT_PREFIXES):
+        if handler is None or method.startswith(self._exempt):
             return handler
         metadata = dict(details.invocation_metadata or ())
         presented = str(metadata.get(TOKEN_HEADER, "")).encode()
@@ -146,6 +150,12 @@ class _ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         GRPC_CALLS.labels(method, code.name).inc()
 
 
+def exempt_prefixes(settings: KitSettings) -> tuple[str, ...]:
+    """The method prefixes callable without the internal token under ``settings``."""
+    dev = settings.environment == "dev"
+    return (*EXEMPT_PREFIXES, REFLECTION_PREFIX) if dev else EXEMPT_PREFIXES
+
+
 def _refuse(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
     def refuse(request: Any, context: Any) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid internal token")
@@ -177,15 +187,23 @@ def serve_grpc(
     servicers: Sequence[GrpcServicer],
     port: int,
     *,
-    host: str = "[::]",
+    host: str | None = None,
     max_workers: int = 16,
 ) -> Any:
-    """Start and return a ``grpc.Server`` on ``host:port`` (``port`` 0 = any free port, see
-    :func:`bound_port`) serving ``servicers`` plus health (SERVING for each service and ``""``)
-    and reflection. Every call except health / reflection needs the internal token."""
+    """Start and return a ``grpc.Server`` on ``host:port`` (``host`` defaults to
+    ``MINT_GRPC_HOST``; ``port`` 0 = any free port, see :func:`bound_port`) serving
+    ``servicers`` plus health (SERVING for each service and ``""``) and reflection. Every call
+    needs the internal token except health (and reflection in ``MINT_ENVIRONMENT=dev``).
+
+    Raises :class:`ConfigError` (naming ``MINT_INTERNAL_TOKEN``) when the token is empty: a
+    server that could only refuse every call must not look started."""
     settings = ctx.settings
-    if not settings.internal_token:  # fail closed
-        log.error("grpc_internal_token_missing", detail="MINT_INTERNAL_TOKEN empty: all refused")
+    if not settings.internal_token.strip():
+        raise ConfigError(
+            "MINT_INTERNAL_TOKEN is empty: the gRPC server does not start without the internal "
+            "token every call must carry (set it to the same secret in every service)"
+        )
+    host = settings.grpc_host if host is None else host
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=[_ServerInterceptor(settings)],
@@ -206,7 +224,7 @@ def serve_grpc(
         raise RuntimeError(f"gRPC: cannot bind {host}:{port}")
     server.start()
     _BOUND_PORTS[server] = bound
-    log.info("grpc_server_started", port=bound, services=names)
+    log.info("grpc_server_started", host=host, port=bound, services=names)
     return server
 
 

@@ -104,7 +104,8 @@ class ServiceProcess:
             from mint.kit.rpc import serve_grpc
 
             port = ctx.settings.grpc_port or GRPC_PORTS[service.name]
-            self.grpc_server = serve_grpc(ctx, service.grpc_servicers, port)
+            host = ctx.settings.grpc_host  # MINT_GRPC_HOST: loopback under the dev runner
+            self.grpc_server = serve_grpc(ctx, service.grpc_servicers, port, host=host)
         workers: list[tuple[str, Callable[[threading.Event], None]]] = []
         if service.produces_events:
             from mint.kit.events import OutboxRelay

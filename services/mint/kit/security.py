@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import httpx
 import jwt
+import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import RSAAlgorithm
@@ -21,6 +23,8 @@ from jwt.algorithms import RSAAlgorithm
 from mint.kit.catalog import JWT_AUDIENCE, JWT_ISSUER
 from mint.kit.config import KitSettings
 from mint.kit.errors import Problem, unauthorized
+
+log = structlog.get_logger("mint.security")
 
 ISSUER = JWT_ISSUER
 AUDIENCE = JWT_AUDIENCE
@@ -41,46 +45,93 @@ class Principal:
         return self.role == "admin"
 
 
+@dataclass(frozen=True)
+class _KeySet:
+    """The keys of one successful JWKS fetch and when (on the verifier's clock) it happened."""
+
+    keys: dict[str, Any]
+    fetched_at: float
+
+
 class JwksVerifier:
-    """Verifies access tokens against a cached JWKS; an unknown ``kid`` triggers one refetch
-    (rate-limited so a flood of bogus kids cannot hammer auth)."""
+    """Verifies access tokens against auth's JWKS, cached for a bounded lifetime.
 
-    def __init__(self, jwks_url: str, min_refetch_seconds: float = 5.0) -> None:
+    * The keys of a fetch are trusted for ``cache_seconds`` (``MINT_JWKS_CACHE_SECONDS``); the
+      first verification after that refetches, so a key auth removed stops verifying.
+    * A fetch is attempted at most once per ``min_refetch_seconds``, whatever the reason (an
+      unknown ``kid``, an empty or expired cache, a failed fetch before): a flood of bogus kids
+      or an unreachable auth never turns into a flood of fetches.
+    * No usable key for the token's ``kid``: 401 ``unauthorized`` when the last fetch succeeded
+      (auth does not know that key); 503 ``dependency_unavailable`` when the last attempt
+      failed (nobody can tell whether the token is good: the client should retry, not sign in
+      again). Until the next attempt is due, that failure is the answer without a fetch.
+      Expired keys are never used as a fallback while auth is unreachable: the lifetime
+      bounds the trust in a key.
+
+    ``clock`` (monotonic seconds) is injectable so tests can move time without sleeping.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str,
+        min_refetch_seconds: float = 5.0,
+        *,
+        cache_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.jwks_url = jwks_url
-        self._keys: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._last_fetch = 0.0
         self._min_refetch = min_refetch_seconds
+        #: How long fetched keys are trusted. Never shorter than the refetch interval, which
+        #: would leave gaps with no usable key.
+        self.cache_seconds = max(cache_seconds, min_refetch_seconds)
+        self._clock = clock
+        self._cache: _KeySet | None = None  # replaced whole, so readers need no lock
+        self._last_attempt: float | None = None
+        self._last_failed = False
+        self._lock = threading.Lock()
 
-    def _fetch(self) -> None:
+    def _fetch(self) -> _KeySet:
         resp = httpx.get(self.jwks_url, timeout=3.0)
         resp.raise_for_status()
+        body = resp.json()
+        if not isinstance(body, dict) or not isinstance(body.get("keys", []), list):
+            raise ValueError("not a JWKS document")
         keys: dict[str, Any] = {}
-        for jwk in resp.json().get("keys", []):
-            if jwk.get("kty") == "RSA" and jwk.get("kid"):
+        for jwk in body.get("keys", []):
+            if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and jwk.get("kid"):
                 keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
-        self._keys = keys
-        self._last_fetch = time.monotonic()
+        return _KeySet(keys, self._clock())
+
+    def _fresh(self, now: float) -> _KeySet | None:
+        cache = self._cache
+        return cache if cache is not None and now - cache.fetched_at < self.cache_seconds else None
 
     def key_for(self, kid: str) -> Any:
-        key = self._keys.get(kid)
-        if key is not None:
-            return key
-        with self._lock:
-            key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._last_fetch >= (
-                self._min_refetch if self._keys else 0
-            ):
+        fresh = self._fresh(self._clock())
+        if fresh is not None and kid in fresh.keys:
+            return fresh.keys[kid]
+        with self._lock:  # one fetch at a time; the threads queued behind it see its result
+            now = self._clock()
+            fresh = self._fresh(now)
+            if fresh is not None and kid in fresh.keys:
+                return fresh.keys[kid]
+            if self._last_attempt is None or now - self._last_attempt >= self._min_refetch:
+                self._last_attempt = now
                 try:
-                    self._fetch()
-                except (httpx.HTTPError, ValueError) as exc:
-                    raise Problem(
-                        503, "dependency_unavailable", "cannot fetch signing keys"
-                    ) from exc
-                key = self._keys.get(kid)
-        if key is None:
-            raise unauthorized("unknown signing key")
-        return key
+                    self._cache = fresh = self._fetch()
+                    self._last_failed = False
+                except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+                    self._last_failed = True
+                    # One line per attempt, so at most one per interval even while auth is down.
+                    log.warning("jwks_fetch_failed", url=self.jwks_url, error=type(exc).__name__)
+            unreachable = self._last_failed
+        if fresh is not None and kid in fresh.keys:
+            return fresh.keys[kid]
+        if unreachable or fresh is None:
+            # Auth could not be asked (now or at the last attempt, within the refetch
+            # interval): whether the token is good is unknown — retry, don't sign in again.
+            raise Problem(503, "dependency_unavailable", "cannot fetch signing keys")
+        raise unauthorized("unknown signing key")
 
     def verify(self, token: str, expected_type: str = "access") -> dict[str, Any]:
         """Return the claims of a valid token of ``expected_type`` or raise 401."""
@@ -119,7 +170,7 @@ def verifier_for(settings: KitSettings) -> JwksVerifier:
     url = settings.auth_url.rstrip("/") + "/.well-known/jwks.json"
     with _verifiers_lock:
         if url not in _verifiers:
-            _verifiers[url] = JwksVerifier(url)
+            _verifiers[url] = JwksVerifier(url, cache_seconds=settings.jwks_cache_seconds)
         return _verifiers[url]
 
 

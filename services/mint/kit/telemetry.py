@@ -44,6 +44,20 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_BACKLOG = Gauge("mint_outbox_backlog", "outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("mint_outbox_published_total", "outbox rows published", ["topic"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "mint_outbox_publish_failures_total",
+    "outbox rows refused or not delivered while the cluster was reachable",
+    ["topic"],
+)
+OUTBOX_PARKED = Gauge(
+    "mint_outbox_parked", "outbox rows set aside after failing to publish (`mint outbox requeue`)"
+)
+OUTBOX_ROWS_PARKED = Counter(
+    "mint_outbox_rows_parked_total", "outbox rows set aside after failing to publish", ["topic"]
+)
+OUTBOX_STUCK = Gauge(
+    "mint_outbox_stuck", "outbox rows (not parked) unpublished past MINT_OUTBOX_STUCK_SECONDS"
+)
 LIMITS_VERSION = Gauge("mint_limits_version_info", "applied limits version", ["version"])
 
 

@@ -19,12 +19,15 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from mint.kit.bodies import MULTIPART_OVERHEAD_BYTES
 from mint.kit.errors import Problem
 from mint.kyc.actions import NewDocument
 from mint.kyc.domain import MAGIC_BYTES_NEEDED, sniff_content_type
 
 SPOOL_MEMORY_BYTES = 1024 * 1024
-FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small fields
+# Boundaries, part headers and small fields: the kit's allowance, so that the kit's own bound
+# on a multipart body (MINT_MAX_UPLOAD_BYTES + this) lets every upload kyc accepts through.
+FORM_OVERHEAD_BYTES = MULTIPART_OVERHEAD_BYTES
 MAX_FIELD_BYTES = 1024
 
 

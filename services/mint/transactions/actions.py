@@ -14,7 +14,7 @@ wires in (``Wiring.render``): this module never builds it itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
@@ -76,13 +76,29 @@ NotClaimed = idempotency.Replay | idempotency.InProgress | idempotency.Reused
 
 def submit(wire: Wiring, new: NewTransaction, key: str, fingerprint: str) -> Settled | NotClaimed:
     """Run the whole flow for one idempotent request. Raises ``Refused unsupported_currency``
-    before claiming the key, ``Conflict idempotency_request_in_progress`` when someone else is
-    moving the transaction, and ``Unavailable dependency_unavailable`` when the wallet gave no
-    answer (the transaction stays PROCESSING for recovery); both name the transaction."""
+    before claiming the key, ``RateLimited too_many_requests`` past the user's bound (the
+    claim released),
+    ``Conflict idempotency_request_in_progress`` when someone else is moving the transaction,
+    and ``Unavailable dependency_unavailable`` when the wallet gave no answer (the transaction
+    stays PROCESSING for recovery); both name the transaction."""
     currency = domain.check_currency(new.currency)
     claim = idempotency.begin(wire.db, new.user_id, key, fingerprint)
     if not isinstance(claim, idempotency.Claimed):
-        return claim
+        return claim  # a replay, or the same request in flight: answered without waiting
+    # A new movement waits on the user's lock holding a pooled connection: bounded per user,
+    # and past the bound refused at once with the claim released (the key can be retried).
+    if not wire.gate.try_acquire(new.user_id):
+        idempotency.abandon(wire.db, new.user_id, key)
+        raise wire.gate.refusal()
+    try:
+        txn_id = _create(wire, new, key, currency)
+        return _drive(wire, txn_id, actor=str(new.user_id), client_ip=new.client_ip)
+    finally:
+        wire.gate.release(new.user_id)
+
+
+def _create(wire: Wiring, new: NewTransaction, key: str, currency: str) -> UUID:
+    """The PENDING row of a claimed request; the claim is freed when it cannot be written."""
     actor = str(new.user_id)
     try:
         with wire.db.session() as session:
@@ -101,14 +117,13 @@ def submit(wire: Wiring, new: NewTransaction, key: str, fingerprint: str) -> Set
                 idempotency_key=key,
                 actor=actor,
             )
-            txn_id = txn.id
+            return txn.id
     except BaseException:
         try:  # nothing durable happened: free the key for a corrected retry
             idempotency.abandon(wire.db, new.user_id, key)
         except Exception:
             log.exception("idempotency_abandon_failed")  # recovery frees it later
         raise
-    return _drive(wire, txn_id, actor=actor, client_ip=new.client_ip)
 
 
 def _drive(wire: Wiring, txn_id: UUID, *, actor: str, client_ip: str | None) -> Settled:
@@ -259,7 +274,15 @@ def _settle(
     settled = Settled(txn, extra or {})
     if txn.idempotency_key is not None:
         status, body = render(settled)
-        idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body)
+        if not idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body):
+            # The stored answer stays as it is: a transaction settles once (its row is locked),
+            # so an outcome already there — or a claim gone — means two paths settled it.
+            log.error(
+                "idempotency_outcome_not_stored",
+                transaction_id=str(txn.id),
+                status=txn.status,
+                unstored_answer_status=status,
+            )
     return settled
 
 
@@ -342,10 +365,13 @@ class RecoveryReport:
     timed_out: int = 0
     claims_released: int = 0
     keys_expired: int = 0
+    #: Still unsettled past ``stuck_alert_seconds`` after this pass, by status — what an
+    #: operator is alerted on (the wallet keeps not answering, a review never came, …).
+    stuck: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return any(vars(self).values())
+        return any(v for k, v in vars(self).items() if k != "stuck")
 
 
 def recover(wire: Wiring) -> RecoveryReport:
@@ -403,4 +429,7 @@ def recover(wire: Wiring) -> RecoveryReport:
         idempotency.abandon(db, user_id, key)
         report.claims_released += 1
     report.keys_expired = idempotency.cleanup(db, batch=batch)
+    with db.session() as session:
+        stuck_after = timedelta(seconds=settings.stuck_alert_seconds)
+        report.stuck = store.count_unsettled(session, stuck_after)
     return report

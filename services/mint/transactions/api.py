@@ -44,7 +44,19 @@ _MOVEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "recipient_not_found"},
     409: {"description": "idempotency_request_in_progress"},
     422: {"description": "validation, insufficient_funds, idempotency_key_reused, ..."},
-    503: {"description": "dependency_unavailable"},
+    429: {
+        "description": "too_many_requests: this user already has money requests running; "
+        "nothing moved and the key was released — retry after Retry-After seconds with the "
+        "same key"
+    },
+    503: {
+        "description": "dependency_unavailable, with `transaction_id` and "
+        "`transaction_status` (`status` is the HTTP status, RFC 9457). "
+        "`transaction_status: FAILED` — nothing moved; a new Idempotency-Key is safe. "
+        "`transaction_status: PROCESSING` — the outcome is pending; retry with the SAME key (409 "
+        "idempotency_request_in_progress until it is known, then the final answer is "
+        "replayed); a new key could pay twice."
+    },
 }
 
 

@@ -242,13 +242,17 @@ def refusal(
 ) -> DomainError | None:
     """What a settled transaction answers the request that created it: ``None`` when the money
     moved (COMPLETED, REVERSED), else the refusal naming the transaction — its failure reason
-    (with ``extra`` fields such as a limit's) or ``transaction_cancelled``."""
+    (with ``extra`` fields such as a limit's) or ``transaction_cancelled``. A 503 also carries
+    ``transaction_status: FAILED``: nothing moved, and a new key is safe (see
+    :func:`wallet_silent`)."""
     if status in (Status.COMPLETED, Status.REVERSED):
         return None
     named = {**(extra or {}), "transaction_id": str(transaction_id)}
     if status == Status.FAILED:
         reason = failure_reason or WALLET_REFUSED
         kind = FAILURE_KINDS.get(reason, Refused)
+        if issubclass(kind, Unavailable):  # a 503 says whether anything may still move
+            named["transaction_status"] = Status.FAILED.value
         return kind(reason, _DETAILS.get(reason, reason.replace("_", " ")), **named)
     if status == Status.CANCELLED:
         return Conflict("transaction_cancelled", "the transaction was cancelled", **named)
@@ -265,11 +269,14 @@ def still_processing(transaction_id: UUID) -> Conflict:
 
 
 def wallet_silent(transaction_id: UUID) -> Unavailable:
-    """The wallet gave no definite answer: the transaction stays PROCESSING for recovery."""
+    """The wallet gave no definite answer: the transaction stays PROCESSING for recovery, and
+    the client retries with the same key (which answers 409 until the outcome is known, then
+    replays it) — never with a new one, which could pay twice."""
     return Unavailable(
         "dependency_unavailable",
         "the wallet did not answer; the transaction will be completed or failed shortly",
         transaction_id=str(transaction_id),
+        transaction_status=Status.PROCESSING.value,
     )
 
 

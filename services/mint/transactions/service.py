@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import structlog
+from prometheus_client import Gauge
 
 from mint.kit.service import GrpcServicer, Job, Service, ServiceContext
 from mint.transactions import actions
@@ -17,12 +18,22 @@ from mint.transactions.wiring import Wiring, wire
 
 log = structlog.get_logger("mint.transactions.recovery")
 
+STUCK = Gauge(
+    "mint_transactions_stuck",
+    "Transactions unsettled past MINT_STUCK_ALERT_SECONDS, by status (after the last recovery)",
+    ["status"],
+)
+
 
 def recover_stuck(ctx: ServiceContext) -> None:
     """The recovery job (one active replica: the runner holds an advisory lock)."""
     report = actions.recover(ctx.wired(Wiring))
     if report.changed:
-        log.info("recovery_pass", **vars(report))
+        log.info("recovery_pass", **{k: v for k, v in vars(report).items() if k != "stuck"})
+    for status, count in report.stuck.items():
+        STUCK.labels(status).set(count)
+    if any(report.stuck.values()):
+        log.error("transactions_stuck", **report.stuck)
 
 
 SERVICE = Service(

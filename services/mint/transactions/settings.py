@@ -15,3 +15,9 @@ class Settings(KitSettings):
     recovery_pending_after_seconds: float = Field(default=120.0, gt=0)
     #: Transactions handled per recovery pass (per kind).
     recovery_batch: int = Field(default=100, ge=1, le=10000)
+    #: Unsettled (PENDING / PROCESSING) longer than this → counted in
+    #: ``mint_transactions_stuck`` and logged at ERROR on every recovery pass (alert on it).
+    stuck_alert_seconds: float = Field(default=900.0, gt=0)
+    #: Money requests of one user running at once in one process; more → 429 at once, so one
+    #: user's flood never holds the connection pool (requests queue on the user's lock).
+    money_requests_per_user: int = Field(default=2, ge=1, le=100)

@@ -68,11 +68,15 @@ def lock(session: Session, txn_id: UUID, *, skip_locked: bool = False) -> Transa
     return session.scalars(query.with_for_update(skip_locked=skip_locked)).first()
 
 
+def user_lock_key(user_id: UUID) -> int:
+    """The advisory-lock key of one user's limit checks."""
+    return zlib.crc32(f"mint.transactions.user.{user_id}".encode()) & 0x7FFFFFFF
+
+
 def lock_user(session: Session, user_id: UUID) -> None:
     """Serialise this user's limit checks until the end of the transaction: a transaction-scoped
     advisory lock, so it is held from reading the usage until the decision is committed."""
-    key = zlib.crc32(f"mint.transactions.user.{user_id}".encode()) & 0x7FFFFFFF
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": user_lock_key(user_id)})
 
 
 #: Statuses that always count toward usage; a PENDING one counts once its check passed.
@@ -197,6 +201,21 @@ def stuck(session: Session, status: Status, older_than: timedelta, limit: int) -
             or_(Transaction.fraud.is_(None), Transaction.fraud["decision"].astext != "REVIEW")
         )
     return list(session.scalars(query))
+
+
+def count_unsettled(session: Session, older_than: timedelta) -> dict[str, int]:
+    """PENDING and PROCESSING transactions not updated for ``older_than``, by status."""
+    rows = session.execute(
+        select(Transaction.status, func.count())
+        .where(
+            Transaction.status.in_([Status.PENDING.value, Status.PROCESSING.value]),
+            Transaction.updated_at < func.now() - older_than,
+        )
+        .group_by(Transaction.status)
+    )
+    counts = {Status.PENDING.value: 0, Status.PROCESSING.value: 0}
+    counts.update({status: int(n) for status, n in rows.tuples()})
+    return counts
 
 
 def stale_claims(session: Session, older_than: timedelta, limit: int) -> list[tuple[UUID, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mint.kit.db import Database
+from mint.kit.gate import ConcurrencyGate
 from mint.kit.rpc import grpc_client
 from mint.kit.service import ServiceContext
 from mint.kyc.v1.kyc_pb2_grpc import KycServiceStub
@@ -25,6 +26,8 @@ class Wiring:
     settings: Settings
     wallet: WalletClient
     checks: Checks
+    #: The per-user bound on concurrent money requests (``money_requests_per_user``).
+    gate: ConcurrencyGate
     #: The final HTTP answer of a settled movement, stored with the settlement for replays.
     render: Render
 
@@ -39,5 +42,6 @@ def wire(ctx: ServiceContext) -> Wiring:
         settings=settings,
         wallet=WalletClient(grpc_client(settings, "wallet", WalletServiceStub)),
         checks=Checks(limits=KycLimits(kyc, timeout=settings.grpc_deadline_seconds)),
+        gate=ConcurrencyGate(settings.money_requests_per_user),
         render=answers.render,
     )

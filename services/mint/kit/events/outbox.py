@@ -1,5 +1,7 @@
 """Transactional outbox: :func:`emit` writes an event in the caller's transaction;
-:class:`OutboxRelay` publishes the rows to Kafka with an idempotent producer."""
+:class:`OutboxRelay` publishes the rows to Kafka with an idempotent producer, in order per key,
+setting aside (parking) a row the cluster keeps refusing; :func:`requeue_parked` puts parked
+rows back in line (``mint outbox requeue``)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,18 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -23,7 +28,16 @@ from mint.kit.events.cloudevents import build_headers, encode_data, to_json_data
 from mint.kit.events.contract import Contract
 from mint.kit.events.tables import OUTBOX
 from mint.kit.events.topics import ensure_topics
-from mint.kit.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, extract_context, inject_context
+from mint.kit.telemetry import (
+    OUTBOX_BACKLOG,
+    OUTBOX_PARKED,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    OUTBOX_ROWS_PARKED,
+    OUTBOX_STUCK,
+    extract_context,
+    inject_context,
+)
 from mint.kit.telemetry import tracer as get_tracer
 from mint.kit.time import utcnow
 
@@ -137,12 +151,95 @@ class _Batch:
             span.end()
 
 
+# Backoff of a row the cluster refused: 1/2 s, doubling, capped at the relay's max backoff.
+_ROW_BACKOFF_BASE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    """A row set aside (``mint outbox parked``)."""
+
+    id: uuid.UUID
+    topic: str
+    key: str
+    type: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    parked_at: datetime
+
+
+def _due_rows(limit: int) -> Select[Any]:
+    """The oldest unpublished rows whose key has no unpublished row parked or backing off: a
+    row never overtakes an older row of its key (the partition key, the user the event is
+    about), while the other keys' rows keep flowing."""
+    held = OUTBOX.alias("held")
+    held_keys = select(held.c.key).where(
+        held.c.published_at.is_(None),
+        held.c.parked_at.is_not(None) | (held.c.next_attempt_at > func.now()),
+    )
+    return (
+        select(OUTBOX)
+        .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.key.not_in(held_keys))
+        .order_by(OUTBOX.c.created_at, OUTBOX.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def parked_rows(session: Session, *, limit: int = 100) -> list[ParkedRow]:
+    """The parked rows, oldest first."""
+    rows = session.execute(
+        select(
+            OUTBOX.c.id,
+            OUTBOX.c.topic,
+            OUTBOX.c.key,
+            OUTBOX.c.type,
+            OUTBOX.c.attempts,
+            OUTBOX.c.last_error,
+            OUTBOX.c.created_at,
+            OUTBOX.c.parked_at,
+        )
+        .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.parked_at.is_not(None))
+        .order_by(OUTBOX.c.created_at, OUTBOX.c.seq)
+        .limit(limit)
+    ).all()
+    return [ParkedRow(**row._asdict()) for row in rows]
+
+
+def requeue_parked(session: Session, ids: Collection[uuid.UUID] | None = None) -> list[uuid.UUID]:
+    """Put parked rows (all, or those of ``ids``) back in line, their attempts counted from zero
+    again; the relay then publishes them, and the rows of their keys that waited behind them, in
+    order. Returns the ids re-queued (an id that is not a parked row is left alone)."""
+    stmt = update(OUTBOX).where(OUTBOX.c.published_at.is_(None), OUTBOX.c.parked_at.is_not(None))
+    if ids is not None:
+        stmt = stmt.where(OUTBOX.c.id.in_(list(ids)))
+    requeued = session.execute(
+        stmt.values(parked_at=None, next_attempt_at=None, attempts=0).returning(OUTBOX.c.id)
+    )
+    return list(requeued.scalars())
+
+
 class OutboxRelay:
     """Publishes unpublished outbox rows, oldest first, and marks the delivered ones.
 
     Safe with several replicas (``FOR UPDATE SKIP LOCKED`` plus a transaction advisory lock so
-    only one replica publishes at a time, preserving order). While Kafka is unreachable the rows
-    stay and are retried with bounded backoff; the outage is logged once, and its end once.
+    only one replica publishes at a time, preserving order).
+
+    Order per key: a batch goes out in waves of at most one row per key, and a key whose row is
+    not delivered drops out of the batch, so a row is published only after every older row of
+    its key. Rows of other keys (and other topics) are delivered regardless.
+
+    Failures: a row refused or not confirmed while the cluster answers counts an attempt and is
+    retried — on its own, so a row that merely shared a refused record batch gets through —
+    after a backoff (1/2 s doubling, capped at ``max_backoff_seconds``) with the later rows of
+    its key waiting behind it; after ``outbox_max_attempts`` it is parked — kept, logged
+    at ERROR (``outbox_row_parked``), counted (``mint_outbox_parked``), retried only once
+    ``mint outbox requeue`` puts it back. When nothing can be delivered and the cluster does not
+    answer, that is an outage, not the rows' fault: no attempt counts, the rows stay and the
+    relay backs off (bounded); the outage is logged once, and its end once. Rows unpublished
+    (and not parked) past ``outbox_stuck_seconds`` are reported: ``mint_outbox_stuck`` and an
+    ERROR ``outbox_rows_stuck`` when they appear, repeated every ``outbox_stuck_seconds``.
     """
 
     def __init__(
@@ -166,7 +263,9 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._failures = 0
         self._outage_since: float | None = None
-        self._last_backlog_at = 0.0
+        self._batch_was_full = False
+        self._last_observed_at = 0.0
+        self._stuck_reported_at: float | None = None
         self._tracer = get_tracer("mint.events")
         _RELAYS.add(self)
 
@@ -183,12 +282,13 @@ class OutboxRelay:
                 self._wake.clear()
                 delay = self.settings.outbox_poll_seconds
                 try:
-                    published = self.publish_once()
+                    self.publish_once()
                     self._recovered()
-                    if published >= self.batch_size:
+                    if self._batch_was_full:
                         delay = 0.0  # more rows are waiting
                 except Exception as exc:
                     delay = self._failed(exc)
+                    self.observe()  # rows pile up in an outage: that is when they get stuck
                 self._sleep(stop, delay, wakeable=self._outage_since is None)
         finally:
             self.close()
@@ -222,47 +322,132 @@ class OutboxRelay:
     # ---- one batch --------------------------------------------------------------------------
 
     def publish_once(self) -> int:
-        """Publish up to ``batch_size`` rows; returns how many were published. Raises when some
-        rows could not be delivered (they stay unpublished)."""
+        """Publish up to ``batch_size`` due rows; returns how many were delivered. A row that
+        failed while the cluster answers is counted (and parked at the limit); raises when
+        nothing could be delivered and the cluster does not answer (an outage: the rows stay,
+        no attempt counted)."""
         if self._outage_since is not None:
             self._probe()  # cheap reachability check before producing into a dead cluster
-        published = 0
+        rows: Sequence[Row[Any]] = []
+        delivered: list[uuid.UUID] = []
         failed: dict[uuid.UUID, str] = {}
+        parked: list[tuple[Row[Any], str]] = []
+        outage = False
         with self.db.session() as session:
             if not session.execute(_RELAY_LOCK_SQL).scalar():
                 return 0  # another replica is publishing
-            rows = session.execute(
-                select(OUTBOX)
-                .where(OUTBOX.c.published_at.is_(None))
-                .order_by(OUTBOX.c.created_at, OUTBOX.c.seq)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = session.execute(_due_rows(self.batch_size)).all()
             if rows:
-                self._ensure_topics({row.topic for row in rows})
-                results = self._produce(rows)
-                ok = [rid for rid, err in results.items() if err is None]
+                results = self._publish(rows)
+                delivered = [rid for rid, err in results.items() if err is None]
                 failed = {rid: err for rid, err in results.items() if err is not None}
-                if ok:
-                    session.execute(
-                        update(OUTBOX).where(OUTBOX.c.id.in_(ok)).values(published_at=utcnow())
-                    )
-                    for row in rows:
-                        if row.id in results and results[row.id] is None:
-                            OUTBOX_PUBLISHED.labels(row.topic).inc()
-                    published = len(ok)
-                for rid, err in failed.items():
-                    session.execute(
-                        update(OUTBOX)
-                        .where(OUTBOX.c.id == rid)
-                        .values(attempts=OUTBOX.c.attempts + 1, last_error=err[:1000])
-                    )
-        self._update_backlog(force=bool(rows))
-        if failed:
-            raise KafkaException(
-                f"{len(failed)} event(s) not delivered: {next(iter(failed.values()))}"
+                outage = bool(failed) and not delivered and not self._reachable()
+                self._mark_delivered(session, rows, delivered)
+                if outage:
+                    self._note_errors(session, failed)
+                else:
+                    parked = self._count_failures(session, rows, failed)
+        self._batch_was_full = len(rows) >= self.batch_size
+        for row, error in parked:  # committed: now say so
+            OUTBOX_ROWS_PARKED.labels(row.topic).inc()
+            log.error(
+                "outbox_row_parked",
+                event_id=str(row.id),
+                topic=row.topic,
+                key=row.key,
+                type=row.type,
+                attempts=row.attempts + 1,
+                error=error,
+                requeue=f"mint outbox requeue {self.settings.service_name} --id {row.id}",
             )
-        return published
+        self.observe(force=bool(rows))
+        if outage:
+            raise KafkaException(
+                f"{len(failed)} event(s) not delivered and the cluster does not answer: "
+                f"{next(iter(failed.values()))}"
+            )
+        return len(delivered)
+
+    def _publish(self, rows: Sequence[Row[Any]]) -> dict[uuid.UUID, str | None]:
+        """Deliver ``rows`` in waves of one row per key; a key whose row failed drops out, so
+        its later rows are not tried (absent from the result)."""
+        unusable = self._ensure_topics({row.topic for row in rows})
+        queues: dict[str, deque[Row[Any]]] = {}
+        for row in rows:
+            queues.setdefault(row.key, deque()).append(row)
+        results: dict[uuid.UUID, str | None] = {}
+        while queues:
+            wave = [queue.popleft() for queue in queues.values()]
+            ready = []
+            for row in wave:
+                if row.topic in unusable:
+                    results[row.id] = unusable[row.topic]
+                else:
+                    ready.append(row)
+            # A row that failed before is produced alone: the broker refuses a whole record
+            # batch for one bad message (too large, …), so a poison row would otherwise take
+            # down again the rows that happen to share its partition and batch.
+            fresh = [row for row in ready if row.attempts == 0]
+            suspects = [[row] for row in ready if row.attempts > 0]
+            for group in [fresh, *suspects] if fresh else suspects:
+                results.update(self._produce(group))
+            for row in wave:
+                if results[row.id] is not None or not queues[row.key]:
+                    del queues[row.key]
+        return results
+
+    @staticmethod
+    def _mark_delivered(
+        session: Session, rows: Sequence[Row[Any]], delivered: list[uuid.UUID]
+    ) -> None:
+        if not delivered:
+            return
+        session.execute(
+            update(OUTBOX).where(OUTBOX.c.id.in_(delivered)).values(published_at=utcnow())
+        )
+        done = set(delivered)
+        for row in rows:
+            if row.id in done:
+                OUTBOX_PUBLISHED.labels(row.topic).inc()
+
+    @staticmethod
+    def _note_errors(session: Session, failed: Mapping[uuid.UUID, str]) -> None:
+        """An outage: the error is kept for the operator, the rows' attempts are not counted."""
+        for rid, err in failed.items():
+            session.execute(update(OUTBOX).where(OUTBOX.c.id == rid).values(last_error=err[:1000]))
+
+    def _count_failures(
+        self, session: Session, rows: Sequence[Row[Any]], failed: Mapping[uuid.UUID, str]
+    ) -> list[tuple[Row[Any], str]]:
+        """Count an attempt for each failed row: backoff, or parked at the limit (returned)."""
+        parked: list[tuple[Row[Any], str]] = []
+        for row in rows:
+            error = failed.get(row.id)
+            if error is None:
+                continue
+            OUTBOX_PUBLISH_FAILURES.labels(row.topic).inc()
+            attempts = row.attempts + 1
+            values: dict[str, Any] = {"attempts": attempts, "last_error": error[:1000]}
+            if attempts >= self.settings.outbox_max_attempts:
+                values.update(parked_at=func.now(), next_attempt_at=None)
+                parked.append((row, error))
+            else:
+                backoff = timedelta(seconds=self._row_backoff(attempts))
+                values["next_attempt_at"] = func.now() + backoff
+                log.warning(
+                    "outbox_row_failed",
+                    event_id=str(row.id),
+                    topic=row.topic,
+                    key=row.key,
+                    attempts=attempts,
+                    max_attempts=self.settings.outbox_max_attempts,
+                    error=error,
+                )
+            session.execute(update(OUTBOX).where(OUTBOX.c.id == row.id).values(**values))
+        return parked
+
+    def _row_backoff(self, attempts: int) -> float:
+        return float(min(self.max_backoff, _ROW_BACKOFF_BASE_SECONDS * 2 ** min(attempts - 1, 10)))
 
     def _produce(self, rows: Sequence[Row[Any]]) -> dict[uuid.UUID, str | None]:
         producer = self._get_producer()
@@ -363,11 +548,28 @@ class OutboxRelay:
     def _probe(self) -> None:
         self._get_producer().list_topics(timeout=3)
 
-    def _ensure_topics(self, topics: set[str]) -> None:
-        new = topics - self._known_topics
-        if new:
-            ensure_topics(self.settings.kafka_bootstrap_servers, sorted(new), timeout=5)
-            self._known_topics |= new
+    def _reachable(self) -> bool:
+        """Whether the cluster answers at all (tells a row's failure from an outage)."""
+        try:
+            self._probe()
+        except KafkaException:
+            return False
+        return True
+
+    def _ensure_topics(self, topics: set[str]) -> dict[str, str]:
+        """Create the topics not seen yet, one by one: a topic that cannot be created fails its
+        own rows only (returned with the reason). Raises when the cluster does not answer."""
+        unusable: dict[str, str] = {}
+        for topic in sorted(topics - self._known_topics):
+            try:
+                ensure_topics(self.settings.kafka_bootstrap_servers, [topic], timeout=5)
+            except KafkaException as exc:
+                if not self._reachable():
+                    raise
+                unusable[topic] = f"topic {topic!r} unusable: {exc}"
+            else:
+                self._known_topics.add(topic)
+        return unusable
 
     def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -375,19 +577,64 @@ class OutboxRelay:
             producer.purge(in_queue=True, in_flight=True, blocking=False)
             producer.poll(0)
 
-    def _update_backlog(self, *, force: bool) -> None:
+    # ---- what an operator watches -----------------------------------------------------------
+
+    def observe(self, *, force: bool = False) -> None:
+        """Set the gauges — ``mint_outbox_backlog`` (unpublished), ``mint_outbox_parked``,
+        ``mint_outbox_stuck`` (unpublished, not parked, older than ``outbox_stuck_seconds``) —
+        and report stuck rows. At most every 5 s unless ``force``; best effort."""
         now = time.monotonic()
-        if not force and now - self._last_backlog_at < 5:
+        if not force and now - self._last_observed_at < 5:
             return
-        self._last_backlog_at = now
+        self._last_observed_at = now
+        stuck_before = utcnow() - timedelta(seconds=self.settings.outbox_stuck_seconds)
+        waiting = OUTBOX.c.parked_at.is_(None)
+        oldest: Row[Any] | None = None
         try:
             with self.db.session() as session:
-                count = session.execute(
-                    select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
-                ).scalar_one()
-            OUTBOX_BACKLOG.set(count)
-        except Exception:  # the metric is best effort
-            log.debug("outbox_backlog_unavailable", exc_info=True)
+                backlog, parked, stuck = session.execute(
+                    select(
+                        func.count(),
+                        func.count().filter(OUTBOX.c.parked_at.is_not(None)),
+                        func.count().filter(waiting, OUTBOX.c.created_at < stuck_before),
+                    ).where(OUTBOX.c.published_at.is_(None))
+                ).one()
+                if stuck:
+                    oldest = session.execute(
+                        select(OUTBOX)
+                        .where(OUTBOX.c.published_at.is_(None), waiting)
+                        .order_by(OUTBOX.c.created_at, OUTBOX.c.seq)
+                        .limit(1)
+                    ).first()
+        except Exception:  # the metrics are best effort
+            log.debug("outbox_metrics_unavailable", exc_info=True)
+            return
+        OUTBOX_BACKLOG.set(backlog)
+        OUTBOX_PARKED.set(parked)
+        OUTBOX_STUCK.set(stuck)
+        self._report_stuck(stuck, oldest, now)
+
+    def _report_stuck(self, stuck: int, oldest: Row[Any] | None, now: float) -> None:
+        threshold = self.settings.outbox_stuck_seconds
+        if not stuck:
+            if self._stuck_reported_at is not None:
+                self._stuck_reported_at = None
+                log.info("outbox_rows_unstuck")
+            return
+        if self._stuck_reported_at is not None and now - self._stuck_reported_at < threshold:
+            return  # reported already; said again every threshold while it lasts
+        self._stuck_reported_at = now
+        log.error(
+            "outbox_rows_stuck",
+            rows=stuck,
+            threshold_seconds=threshold,
+            oldest_event_id=str(oldest.id) if oldest else None,
+            oldest_topic=oldest.topic if oldest else None,
+            oldest_key=oldest.key if oldest else None,
+            oldest_age_seconds=(
+                round((utcnow() - oldest.created_at).total_seconds(), 1) if oldest else None
+            ),
+        )
 
     def close(self) -> None:
         producer, self._producer = self._producer, None

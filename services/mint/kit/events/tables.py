@@ -46,6 +46,18 @@ def _outbox_columns() -> list[Any]:
     ]
 
 
+def _parking_columns() -> list[Any]:
+    """Added to the initial shape by each service's ``outbox_parking`` migration
+    (:func:`add_outbox_parking`)."""
+    return [
+        # Not retried before this instant (backoff after a failed publish); NULL: due now.
+        Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+        # Set aside after ``outbox_max_attempts`` failed publishes: kept, never retried until
+        # `mint outbox requeue` clears it; later rows of its key wait behind it.
+        Column("parked_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
 def _processed_columns() -> list[Any]:
     return [
         Column("group", String(255), nullable=False),
@@ -60,7 +72,7 @@ _UNPUBLISHED_WHERE = "published_at IS NULL"
 
 
 def _outbox(metadata: MetaData) -> Table:
-    table = Table(OUTBOX_TABLE, metadata, *_outbox_columns())
+    table = Table(OUTBOX_TABLE, metadata, *_outbox_columns(), *_parking_columns())
     Index(
         _UNPUBLISHED_INDEX,
         table.c.created_at,
@@ -89,7 +101,8 @@ def add_event_tables(metadata: MetaData) -> None:
 
 
 def create_event_tables(op: Any) -> None:
-    """Create both tables in a service's initial Alembic migration (``op`` = ``alembic.op``)."""
+    """Create both tables in a service's initial Alembic migration (``op`` = ``alembic.op``),
+    in their initial shape: :func:`add_outbox_parking` (a later migration) completes it."""
     op.create_table(OUTBOX_TABLE, *_outbox_columns())
     op.create_index(
         _UNPUBLISHED_INDEX,
@@ -105,3 +118,16 @@ def drop_event_tables(op: Any) -> None:
     op.drop_table(PROCESSED_TABLE)
     op.drop_index(_UNPUBLISHED_INDEX, table_name=OUTBOX_TABLE)
     op.drop_table(OUTBOX_TABLE)
+
+
+def add_outbox_parking(op: Any) -> None:
+    """Add the relay's retry and parking columns to the outbox (each service's
+    ``outbox_parking`` migration)."""
+    for column in _parking_columns():
+        op.add_column(OUTBOX_TABLE, column)
+
+
+def drop_outbox_parking(op: Any) -> None:
+    """The ``outbox_parking`` migration's ``downgrade``."""
+    for column in reversed(_parking_columns()):
+        op.drop_column(OUTBOX_TABLE, column.name)

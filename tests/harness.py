@@ -85,7 +85,8 @@ def run_service(
     tokens: TokenIssuer | None = None,
     **overrides: Any,
 ) -> Iterator[RunningService]:
-    """``service`` running on its own new database; ``overrides`` are settings fields."""
+    """``service`` running on its own new database; ``overrides`` are settings fields (a
+    ``database_url`` among them: the caller's database instead, e.g. on a private server)."""
     tag = uuid.uuid4().hex[:8]
     endpoints = infra.endpoints
     own_tokens = tokens is None
@@ -102,7 +103,7 @@ def run_service(
         "consumer_backoff_seconds": 0.05,
         "consumer_group_prefix": f"mint-test-{tag}",
     }
-    if service.has_database:
+    if service.has_database and "database_url" not in overrides:  # else: the caller's server
         values["database_url"] = infra.create_database(f"{service.name}_{tag}")
     if grpc and service.grpc_servicers:
         values["grpc_port"] = free_port()

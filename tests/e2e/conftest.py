@@ -56,6 +56,10 @@ def platform(
             "MINT_TRACE_FILE": str(root / "traces.jsonl"),
             # every e2e user registers from 127.0.0.1; the limit itself is tested in test_auth
             "MINT_REGISTER_RATE_PER_HOUR": "10000",
+            # a killed service leaves transactions PENDING / PROCESSING: recovery (every 10 s)
+            # settles them after seconds, not the production windows (test_crash_recovery)
+            "MINT_RECOVERY_PROCESSING_AFTER_SECONDS": "2",
+            "MINT_RECOVERY_PENDING_AFTER_SECONDS": "5",
         },
     )
     started = time.monotonic()

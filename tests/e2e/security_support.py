@@ -119,9 +119,21 @@ def assert_not_internal(platform: Platform, path: str) -> None:
 
 
 def ledger_check(platform: Platform) -> subprocess.CompletedProcess[str]:
-    url = platform.databases["wallet"]
+    """``mint ledger check`` on the platform's wallet and transactions databases: the wallet's
+    invariants and the cross-service checks (``mint.ledger_audit``)."""
+    wallet, transactions = platform.databases["wallet"], platform.databases["transactions"]
     return subprocess.run(
-        [sys.executable, "-m", "mint.cli", "ledger", "check", "--database-url", url],
+        [
+            sys.executable,
+            "-m",
+            "mint.cli",
+            "ledger",
+            "check",
+            "--database-url",
+            wallet,
+            "--transactions-database-url",
+            transactions,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -148,6 +149,22 @@ _STATUS_CODES = {
 }
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or used right now (down, restarting,
+    the connection lost, the pool exhausted) rather than that the request or the code is wrong:
+    a 503 the client may retry, never a 500."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection within pool_timeout
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def database_unavailable_response(exc: BaseException) -> JSONResponse:
+    log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc)[:500])
+    return problem_response(503, "dependency_unavailable", "the database is unavailable")
+
+
 class UnhandledErrorMiddleware:
     """An exception no handler took becomes a logged 500 problem *here*, instead of reaching the
     server: uvicorn closes the connection of an application that raised, and a proxy reusing
@@ -171,10 +188,14 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            log.exception("unhandled_error", error_type=type(exc).__name__)
             if started:  # too late for an answer: the server ends the connection
+                log.exception("unhandled_error", error_type=type(exc).__name__)
                 raise
-            response = problem_response(500, "internal_error", "internal server error")
+            if database_unavailable(exc):
+                response = database_unavailable_response(exc)
+            else:
+                log.exception("unhandled_error", error_type=type(exc).__name__)
+                response = problem_response(500, "internal_error", "internal server error")
             await response(scope, receive, send)
 
 
@@ -215,6 +236,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code
         return problem_response(exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return database_unavailable_response(exc)
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return problem_response(500, "internal_error", "internal server error")
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> JSONResponse:

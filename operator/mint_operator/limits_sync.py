@@ -12,25 +12,25 @@ from mint_operator.kube import ApiError, Kube
 from mint_operator.reconcile import TenantReconciler
 from mint_operator.render.common import selector_labels
 from mint_operator.render.limits import limits_status
-from mint_operator.render.status import merge_conditions
+from mint_operator.render.status import merge_conditions, readiness_url
 from mint_operator.spec import Obj, Tenant
 
 log = logging.getLogger("mint_operator.limits")
 
 
-def http_probe(kube: Kube, t: Tenant, service: str, port: int | None = None) -> str | None:
-    """The limits version every ready pod of ``service`` reports in ``/readyz``; ``None`` when
-    no pod answers, ``"mixed"`` while pods disagree (a rollout or a file swap in progress)."""
+def http_probe(kube: Kube, t: Tenant, service: str) -> str | None:
+    """The limits version the ready pods of ``service`` report at their readiness endpoint
+    (``limits_version`` of ``/readyz``, asked where each pod's readiness probe asks): what the
+    running processes apply, not what was written. ``None`` when no ready pod answers,
+    ``"mixed"`` while they disagree (a rollout or a file swap in progress)."""
     selector = ",".join(f"{k}={v}" for k, v in selector_labels(t, service).items())
     versions: set[str] = set()
     for pod in kube.list("v1", "Pod", t.namespace, selector):
-        ip = (pod.get("status") or {}).get("podIP")
-        if not ip or (pod.get("status") or {}).get("phase") != "Running":
+        url = readiness_url(pod, service, catalog.HTTP_PORTS[service])
+        if url is None:
             continue
         try:
-            url = f"http://{ip}:{port or catalog.HTTP_PORTS[service]}/readyz"
-            resp = httpx.get(url, timeout=2.0)
-            version = resp.json().get("limits_version")
+            version = httpx.get(url, timeout=2.0).json().get("limits_version")
         except (httpx.HTTPError, ValueError, AttributeError):
             continue
         if version is not None:

@@ -194,24 +194,77 @@ def publish_raw(bootstrap: str, topic: str, event_id: str, type: str, name: str)
     assert producer.flush(15) == 0
 
 
-def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 20) -> list[Any]:
+def read_to_end(bootstrap: str, topic: str, timeout: float = 20) -> list[Any]:
+    """Every message of ``topic`` from its start to its end as it is now (each partition's high
+    watermark when asked): a duplicate already written is in the list, none is waited for."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}", "log_level": 3}
     )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []  # no such topic (yet): nothing written to it
+        parts = meta.partitions
+        ends: dict[int, int] = {}
+        starts = []
+        for p in parts:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                starts.append(TopicPartition(topic, p, low))
+        consumer.assign(starts)
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout  # only catches a broker that stops answering
+        while ends:
+            assert time.monotonic() < deadline, f"{topic} not read to its end: {ends}"
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            got.append(msg)
+            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+            if partition in ends and offset + 1 >= ends[partition]:
+                del ends[partition]
+        return got
+    finally:
+        consumer.close()
+
+
+def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 20) -> list[Any]:
+    """The whole of ``topic`` once it holds at least ``expect`` messages (anything beyond
+    ``expect`` — a duplicate — is returned too, since the topic is read to its end)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     wait_until(lambda: topic in admin.list_topics(timeout=10).topics, what=f"topic {topic}")
-    parts = admin.list_topics(timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-    got: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < expect and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            got.append(msg)
-    time.sleep(0.5)  # anything beyond `expect` would be a duplicate
-    got.extend(m for m in consumer.consume(100, 0.5) if m.error() is None)
-    consumer.close()
-    return got
+    found: list[Any] = []
+
+    def enough() -> bool:
+        found[:] = read_to_end(bootstrap, topic)
+        return len(found) >= expect
+
+    wait_until(enough, timeout, what=f"{expect} message(s) on {topic}")
+    return found
+
+
+def caught_up(bootstrap: str, group_id: str, topic: str) -> bool:
+    """Whether the consumer group has committed every message ``topic`` holds: there is
+    nothing left for it to deliver."""
+    probe = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,  # reads the group's offsets; never joins it
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    try:
+        parts = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = probe.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        for tp in committed:
+            low, high = probe.get_watermark_offsets(TopicPartition(topic, tp.partition), 10)
+            if high > low and tp.offset < high:  # no commit yet is a negative offset
+                return False
+        return True
+    finally:
+        probe.close()
 
 
 def test_committed_event_is_published_and_consumed_once(
@@ -224,7 +277,13 @@ def test_committed_event_is_published_and_consumed_once(
         event_id = emit_widget(s, topic, "first")
     with running(relay.run, runner.run):
         wait_until(lambda: widget_count(db, event_id) == 1, what="the event's effect")
-        time.sleep(1.0)
+        # quiescent: the row is published (the relay will not send it again) and the group
+        # has committed all the topic holds (nothing left to deliver, a duplicate included)
+        wait_until(lambda: unpublished(db, [event_id]) == 0, what="the row marked published")
+        wait_until(
+            lambda: caught_up(infra.kafka_bootstrap, runner.group_id, topic),
+            what="the consumer at the end of the topic",
+        )
     assert widget_count(db, event_id) == 1
     assert rec.ids() == [event_id]
     with db.session() as s:
@@ -310,6 +369,22 @@ def test_failing_event_goes_to_dlq_and_the_next_is_processed(
     assert dead.key() == b"user-1"
 
 
+def count_failures(relay: OutboxRelay) -> Callable[[], int]:
+    """Count the relay's polls that fail (its ``publish_once`` raising); returns the count."""
+    failures = [0]
+    publish_once = relay.publish_once
+
+    def counted() -> int:
+        try:
+            return publish_once()
+        except Exception:
+            failures[0] += 1
+            raise
+
+    relay.publish_once = counted  # type: ignore[method-assign]
+    return lambda: failures[0]
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -325,11 +400,14 @@ def test_events_survive_a_kafka_outage(
     with database.session() as s:
         ids += [emit_widget(s, topic, f"w{i}") for i in range(10)]
     dead_relay = relay_of(down, max_backoff_seconds=0.5)
+    failed_polls = count_failures(dead_relay)
     with capture_logs() as logs, running(dead_relay.run):
         for i in range(10, 20):  # more events while "Kafka is down"
             with database.session() as s:
                 ids.append(emit_widget(s, topic, f"w{i}"))
-        time.sleep(8)
+        # several polls failed (each after the 20 rows were there): enough to see that the
+        # outage is logged once and no row moves
+        wait_until(lambda: failed_polls() >= 3, 60, what="three failed polls of the relay")
     failing = [e for e in logs if e["event"] == "outbox_publish_failing"]
     assert len(failing) == 1, "an outage is logged once, not once per poll"
     assert unpublished(database, ids) == 20
@@ -434,13 +512,18 @@ def test_contract_routes_decode_ignore_and_dead_letter(
     runner = ConsumerRunner(spec, db=db, settings=ctx.settings, service="evtest")
     with running(relay_of(ctx).run, runner.run):
         wait_until(lambda: len(got) == 1, what="the typed event")
-        dead = [
-            m
-            for m in read_all(infra.kafka_bootstrap, "auth.events.dlq", expect=10**6, timeout=5)
-            # other groups reading auth.events in this session dead-letter it too
-            if dict(m.headers()).get("ce_id") == bad_id.encode()
-            and dict(m.headers()).get("mint_group") == runner.group_id.encode()
-        ]
+
+        def ours() -> list[Any]:
+            return [
+                m
+                for m in read_to_end(infra.kafka_bootstrap, "auth.events.dlq")
+                # other groups reading auth.events in this session dead-letter it too
+                if dict(m.headers()).get("ce_id") == bad_id.encode()
+                and dict(m.headers()).get("mint_group") == runner.group_id.encode()
+            ]
+
+        wait_until(lambda: bool(ours()), what="the malformed event's dead letter")
+        dead = ours()
     (data, event), (letter,) = got[0], dead
     assert isinstance(data, UserRegistered) and data.email == "a@example.com"
     assert event.id == good and event.actor == str(mine)

@@ -5,20 +5,21 @@ lock, tiers and live limit changes, and kyc outages (the transaction FAILS, neve
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from mint.kit.http import create_app
 from mint.kit.service import ServiceContext
+from mint.kyc.v1 import kyc_pb2, kyc_pb2_grpc
 from mint.transactions import store as txn_store
 from mint.transactions.domain import Status
 from mint.transactions.limits import KycLimits
@@ -241,22 +242,46 @@ def test_kyc_down_fails_the_transaction_with_503(env: Env) -> None:
     assert env.balance(alice) == 0
 
 
+class SilentKyc(kyc_pb2_grpc.KycServiceServicer):  # type: ignore[misc]
+    """A kyc that takes the call and never answers on its own (bounded, so that a caller
+    without a deadline fails the test instead of hanging it); it notes the time the caller
+    gave it."""
+
+    def __init__(self) -> None:
+        self.time_remaining: list[float | None] = []
+
+    def CheckLimits(self, request: Any, context: Any) -> Any:
+        self.time_remaining.append(context.time_remaining())
+        ended = threading.Event()
+        context.add_callback(ended.set)  # the call ended: its deadline, or the caller left
+        ended.wait(timeout=30)
+        return kyc_pb2.CheckLimitsResponse(allowed=True)
+
+
 def test_kyc_silent_hits_the_deadline_and_fails(env: Env) -> None:
-    """A kyc that accepts the connection but never answers: the call gives up at its deadline
-    (the user's lock is not held for longer) and the transaction FAILS."""
+    """A kyc that accepts the call but never answers: the call gives up at its deadline (the
+    user's lock is not held for longer) and the transaction FAILS."""
     alice = env.user()
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        with _client_with(env, f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.5) as client:
-            started = time.monotonic()
+    silent = SilentKyc()
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    kyc_pb2_grpc.add_KycServiceServicer_to_server(silent, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with _client_with(env, f"127.0.0.1:{port}", timeout=0.5) as client:
             r = client.post(
                 f"{BASE}/topup",
                 json={"amount": 100},
                 headers={**alice.headers, "Idempotency-Key": str(uuid.uuid4())},
             )
-            elapsed = time.monotonic() - started
-    assert (r.status_code, r.json()["code"]) == (503, "dependency_unavailable"), r.text
-    assert elapsed < 5, elapsed
+    finally:
+        server.stop(grace=None)
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "dependency_unavailable", r.text
+    assert r.json()["transaction_status"] == "FAILED"
     assert env.txn(r.json()["transaction_id"]).status == Status.FAILED
     assert env.balance(alice) == 0
+    # the call carried the configured deadline (0.5 s; the kit's default is 2 s), as kyc saw
+    # it — not a clock of ours
+    [remaining] = silent.time_remaining
+    assert remaining is not None and remaining < 1, remaining

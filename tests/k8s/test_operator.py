@@ -5,7 +5,6 @@ and CloudNativePG."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from mint.kit.limits import parse_limits
 from mint_operator import catalog
 from mint_operator.kube import ApiError, Kube
 from mint_operator.render.common import tenant_selector
@@ -48,8 +46,7 @@ class Env:
             operator_namespace=self.namespace,
             limits_role=self.limits_role,
             priority=priority,
-            probe=configmap_probe,
-        )
+        )  # the operator's own probe: each ready pod's readiness endpoint
 
     def tenant(self) -> Tenant:
         body = self.admin.get(MT, "MintTenant", self.namespace, "mint")
@@ -63,13 +60,6 @@ class Env:
     def conditions(self) -> dict[str, Obj]:
         body = self.admin.get(MT, "MintTenant", self.namespace, "mint") or {}
         return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
-
-
-def configmap_probe(kube: Kube, t: Tenant, service: str) -> str | None:
-    """Stands in for GET /readyz of each pod: the version of the mounted file as the services'
-    own parser reads it (what a pod reports once the kubelet swapped the file in)."""
-    cm = kube.get("v1", "ConfigMap", t.namespace, t.limits_configmap)
-    return None if cm is None else parse_limits(cm["data"][catalog.LIMITS_FILE_NAME]).version
 
 
 @pytest.fixture
@@ -88,6 +78,7 @@ def env(kube: Any, namespace: str, tmp_path: Path) -> Iterator[Env]:
     finally:
         fakes.stop()
         admin.delete("v1", "Namespace", None, kafka_ns)
+    assert fakes.errors == [], "the fake controllers failed"
 
 
 def tenant_body(env: Env, **spec: Any) -> Obj:
@@ -144,11 +135,14 @@ def tenant_status(env: Env) -> Obj:
 
 
 def wait_ready(env: Env, timeout: float = 90) -> None:
-    wait_for(
-        lambda: env.conditions().get("Ready", {}).get("status") == "True",
-        timeout,
-        what="Ready=True",
-    )
+    try:
+        wait_for(
+            lambda: env.conditions().get("Ready", {}).get("status") == "True",
+            timeout,
+            what="Ready=True",
+        )
+    except AssertionError as exc:  # say what the pods that did not start were missing
+        raise AssertionError(f"{exc}; pods waiting for {env.fakes.blocked}") from None
 
 
 def test_tenant_creates_every_object_and_becomes_ready(env: Env) -> None:
@@ -175,6 +169,10 @@ def test_tenant_creates_every_object_and_becomes_ready(env: Env) -> None:
         assert status["readyServices"] == "12/12" and status["url"] == "http://localhost"
         assert status["dependencies"]["topics"] == {"ready": 20, "total": 20, "notReady": []}
         assert status["dependencies"]["databases"]["ready"] == 11
+        assert env.fakes.blocked == {}, "every Secret and ConfigMap the pods read exists"
+        pods = env.children("v1", "Pod")
+        assert len(pods) == 13  # one per replica (wallet runs 2), each started and ready
+        assert all(p["status"]["phase"] == "Running" and p["status"]["podIP"] for p in pods)
 
     uid = body["metadata"]["uid"]
     deps = {d["metadata"]["name"]: d for d in env.children("apps/v1", "Deployment")}
@@ -195,6 +193,60 @@ def test_tenant_creates_every_object_and_becomes_ready(env: Env) -> None:
     [name] = keys["data"]
     assert name.endswith(".pem") and len(name) == len("YYYYMMDDHHMMSS.pem")
     assert b"PRIVATE KEY" in base64.b64decode(keys["data"][name])
+
+
+def test_a_deployment_whose_secret_is_missing_is_not_ready(env: Env) -> None:
+    """The database DSNs come from a Secret the tenant names and nobody has created yet: a
+    kubelet cannot start those pods, so those services are not ready — until it exists."""
+    env.fakes.ready.set()
+    with env.operator():
+        env.admin.apply(
+            {
+                "apiVersion": MT,
+                "kind": "MintTenant",
+                "metadata": {"name": "mint", "namespace": env.namespace},
+                "spec": {
+                    "kafka": {"mode": "external", "external": {"bootstrapServers": "k:9092"}},
+                    "postgres": {"mode": "external", "external": {"secretName": "dsns"}},
+                    "redis": {"mode": "external", "external": {"url": "redis://redis:6379/0"}},
+                },
+            }
+        )
+        with_db = {f"{env.namespace}/mint-{s}" for s in catalog.DATABASE_SERVICES}
+        wait_for(
+            lambda: (
+                set(env.fakes.blocked) == with_db
+                and all(v == ["Secret/dsns"] for v in env.fakes.blocked.values())
+            ),
+            60,
+            what="the pods of every service with a database waiting for Secret/dsns",
+        )
+        # the others start; those stay unavailable, and the tenant says so
+        others = len(catalog.SERVICES) - len(catalog.DATABASE_SERVICES)
+        status = wait_for(
+            lambda: (s := tenant_status(env)).get("readyServices") == f"{others}/12" and s,
+            60,
+            what=f"{others}/12 services ready",
+        )
+        assert all(not status["services"][s]["ready"] for s in catalog.DATABASE_SERVICES)
+        assert env.conditions()["Ready"]["status"] == "False"
+
+        urls = {s: _b64(f"postgresql://{s}@db/{s}") for s in catalog.DATABASE_SERVICES}
+        urls["audit-owner"] = _b64("postgresql://owner@db/audit")
+        env.admin.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "dsns", "namespace": env.namespace},
+                "data": urls,
+            }
+        )
+        wait_ready(env)
+        assert env.fakes.blocked == {}
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_invalid_limits_are_rejected_by_the_api_server(env: Env) -> None:
@@ -238,16 +290,32 @@ def template_snapshot(env: Env) -> dict[str, tuple[int, Obj]]:
     }
 
 
-def stable_templates(env: Env, settle: float = 7.0) -> dict[str, tuple[int, Obj]]:
-    """Pod templates that no longer change (CNPG secrets appearing roll services once)."""
+def reconciled_twice(op: OperatorRunner) -> None:
+    """Wait until the operator has run two more whole reconciles (its resync timer brings
+    them): what it renders now, it has applied."""
+    seen = op.reconciles
+    wait_for(lambda: op.reconciles >= seen + 2, 60, what="two more reconciles")
+
+
+def stable_templates(env: Env, op: OperatorRunner) -> dict[str, tuple[int, Obj]]:
+    """Pod templates that two reconciles in a row leave as they are (CNPG secrets appearing
+    roll services once)."""
 
     def check() -> dict[str, tuple[int, Obj]] | None:
         before = template_snapshot(env)
-        time.sleep(settle)
+        reconciled_twice(op)
         after = template_snapshot(env)
         return after if before == after and len(after) == 12 else None
 
-    return wait_for(check, 90, interval=0, what="stable pod templates")
+    return wait_for(check, 120, interval=0, what="stable pod templates")
+
+
+def pod_uids(env: Env) -> dict[str, str]:
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in env.children("v1", "Pod")}
+
+
+def limits_status(env: Env) -> Obj:
+    return dict((env.admin.get(MT, "MintLimits", env.namespace, "mint") or {}).get("status") or {})
 
 
 def limits_file(env: Env) -> Obj:
@@ -258,37 +326,53 @@ def limits_file(env: Env) -> Obj:
 
 def test_limits_change_updates_configmap_without_rolling_pods(env: Env) -> None:
     env.fakes.ready.set()
-    with env.operator():
+    with env.operator() as op:
         env.admin.apply(tenant_body(env))
         wait_ready(env)
         assert limits_file(env)["version"] == "0"  # no MintLimits yet: the defaults
         env.admin.apply(limits_body(env))
         wait_for(lambda: limits_file(env)["version"] == "1", 30, what="limits version 1")
-        before = stable_templates(env)
+        before = stable_templates(env, op)
+        pods = pod_uids(env)
 
         env.admin.apply(limits_body(env, fraud={"reviewThreshold": 40, "blockThreshold": 90}))
         doc = wait_for(
             lambda: (d := limits_file(env))["version"] == "2" and d, 30, what="limits version 2"
         )
         assert doc["fraud"]["review_threshold"] == 40 and doc["fraud"]["block_threshold"] == 90
+        # "applied" is what the running pods report: each limits service's /readyz
         status = wait_for(
-            lambda: (
-                (s := (env.admin.get(MT, "MintLimits", env.namespace, "mint") or {}).get("status"))
-                and s.get("applied") == "4/4"
-                and s
-            ),
+            lambda: (s := limits_status(env)).get("version") == "2" and s["applied"] == "4/4" and s,
             30,
-            what="MintLimits status applied 4/4",
+            what="MintLimits status: version 2 applied 4/4",
         )
-        assert status["version"] == "2" and status["services"] == dict.fromkeys(
-            catalog.LIMITS_SERVICES, "2"
-        )
+        assert status["services"] == dict.fromkeys(catalog.LIMITS_SERVICES, "2")
         assert status["observedGeneration"] == 2
         wait_for(
             lambda: tenant_status(env).get("limitsVersion") == "2", 30, what="tenant limitsVersion"
         )
-        time.sleep(7)  # two resyncs later, still no pod-template change anywhere
+
+        # kyc's pods have not got the new file yet (their kubelet has not synced the volume):
+        # the ConfigMap says 3, kyc's /readyz still says 2 — and so does the status
+        env.fakes.hold_volumes(env.namespace, "mint-kyc")
+        env.admin.apply(limits_body(env, fraud={"reviewThreshold": 30, "blockThreshold": 90}))
+        wait_for(lambda: limits_file(env)["version"] == "3", 30, what="limits version 3")
+        status = wait_for(
+            lambda: (s := limits_status(env)).get("version") == "3" and s["applied"] == "3/4" and s,
+            30,
+            what="MintLimits status applied 3/4",
+        )
+        assert status["services"]["kyc"] == "2", status
+        assert status["conditions"][0]["status"] == "False", status
+        env.fakes.hold_volumes(env.namespace, "mint-kyc", held=False)
+        status = wait_for(
+            lambda: (s := limits_status(env))["applied"] == "4/4" and s, 30, what="applied 4/4"
+        )
+        assert status["version"] == "3" and status["services"]["kyc"] == "3", status
+
+        reconciled_twice(op)  # two resyncs later, still no pod-template change anywhere
         assert template_snapshot(env) == before
+        assert pod_uids(env) == pods  # and no pod was replaced: the file changed in place
 
 
 def test_drift_is_corrected(env: Env) -> None:
@@ -355,12 +439,22 @@ def test_deleting_the_tenant_removes_children_and_topics(env: Env) -> None:
     )
 
 
+def peering(env: Env) -> Obj:
+    return env.admin.request(
+        "GET", f"/apis/kopf.dev/v1/namespaces/{env.namespace}/kopfpeerings/mint-operator"
+    )
+
+
 def test_two_operators_only_one_acts(env: Env) -> None:
     env.fakes.ready.set()
     high = env.operator(priority=200).start()
     low = env.operator(priority=100)
     try:
-        time.sleep(2)  # the high-priority one has announced itself in the peering object
+        wait_for(
+            lambda: high.identity in (peering(env).get("status") or {}),
+            30,
+            what="the high-priority operator announced in the peering object",
+        )
         low.start()
         env.admin.apply(tenant_body(env))
         wait_ready(env)
@@ -371,10 +465,7 @@ def test_two_operators_only_one_acts(env: Env) -> None:
             what="recreated by high",
         )
         assert high.reconciles > 0 and low.reconciles == 0
-        peering = env.admin.request(
-            "GET", f"/apis/kopf.dev/v1/namespaces/{env.namespace}/kopfpeerings/mint-operator"
-        )
-        assert {high.identity, low.identity} <= set((peering.get("status") or {}).keys())
+        assert {high.identity, low.identity} <= set((peering(env).get("status") or {}).keys())
 
         high.stop()  # a clean exit withdraws it from peering: the other resumes
         env.admin.delete("v1", "Service", env.namespace, "mint-auth")

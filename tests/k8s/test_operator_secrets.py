@@ -4,7 +4,6 @@ overwritten; signing keys rotate on a clock; MintLimits status reads pods' ``/re
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -138,12 +137,19 @@ def readyz_server() -> Iterator[int]:
         server.shutdown()
 
 
-def test_http_probe_reads_limits_version_of_running_pods(
+def test_http_probe_reads_limits_version_of_ready_pods(
     admin: Kube, namespace: str, readyz_server: int
 ) -> None:
+    """The probe asks each ready pod where its readiness probe asks (the container's named
+    port, not the catalogue's), and only pods that serve."""
     t = Tenant.from_object(light_tenant(admin, namespace))
-    probe = functools.partial(http_probe, port=readyz_server)
-    assert probe(admin, t, "kyc") is None  # no pod yet
+    assert http_probe(admin, t, "kyc") is None  # no pod yet
+    container = {
+        "name": "kyc",
+        "image": "mint",
+        "ports": [{"name": "http", "containerPort": readyz_server}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
+    }
     pod = admin.apply(
         {
             "apiVersion": "v1",
@@ -153,12 +159,23 @@ def test_http_probe_reads_limits_version_of_running_pods(
                 "namespace": namespace,
                 "labels": selector_labels(t, "kyc"),
             },
-            "spec": {"containers": [{"name": "kyc", "image": "mint"}]},
+            "spec": {"containers": [container]},
         }
     )
     assert pod["metadata"]["name"] == "kyc-0"
-    assert probe(admin, t, "kyc") is None  # not running yet
-    status = {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}
-    admin.patch("v1", "Pod", namespace, "kyc-0", {"status": status}, subresource="status")
-    assert probe(admin, t, "kyc") == "5"
-    assert probe(admin, t, "fraud") is None  # other services' pods are not mixed in
+    assert http_probe(admin, t, "kyc") is None  # not running yet
+
+    def pod_status(ready: bool) -> None:
+        status = {
+            "phase": "Running",
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        }
+        admin.patch("v1", "Pod", namespace, "kyc-0", {"status": status}, subresource="status")
+
+    pod_status(ready=False)
+    assert http_probe(admin, t, "kyc") is None  # running, not ready: it serves nobody
+    pod_status(ready=True)
+    assert http_probe(admin, t, "kyc") == "5"
+    assert http_probe(admin, t, "fraud") is None  # other services' pods are not mixed in

@@ -61,6 +61,34 @@ def resource_ready(body: Mapping[str, Any] | None) -> tuple[bool, bool, str]:
     )
 
 
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Running and Ready: the pods that serve (what a Service would route to)."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or not status.get("podIP"):
+        return False
+    return _conditions(pod).get("Ready", {}).get("status") == "True"
+
+
+def readiness_url(pod: Mapping[str, Any], container: str, default_port: int) -> str | None:
+    """Where ``container`` of a ready pod answers its readiness probe (the probe's path and
+    port as the pod declares them: a named port resolved through the container's ports), or
+    ``None`` for a pod that does not serve."""
+    if not pod_ready(pod):
+        return None
+    containers = list((pod.get("spec") or {}).get("containers") or [])
+    spec = next((c for c in containers if c.get("name") == container), None)
+    spec = spec or (containers[0] if containers else {})
+    probe = (spec.get("readinessProbe") or {}).get("httpGet") or {}
+    port = probe.get("port", default_port)
+    if isinstance(port, str) and not port.isdigit():
+        named = {p.get("name"): p.get("containerPort") for p in spec.get("ports") or []}
+        port = named.get(port)
+        if port is None:
+            return None
+    path = str(probe.get("path") or "/readyz")
+    return f"http://{pod['status']['podIP']}:{int(port)}{path}"
+
+
 def statefulset_ready(body: Mapping[str, Any] | None) -> tuple[bool, bool, str]:
     if body is None:
         return False, False, "not created"

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto' 2>/dev/null)
 
-.PHONY: dev test lint protos install clean fmt
+.PHONY: dev test lint protos install clean fmt mutation
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ dev: install
 
 test: install
 	bash tools/test.sh
+
+# Mutation testing of the money core (slow, not part of `make test`): README "Tests".
+mutation: install
+	bash tools/mutation.sh $(MUTANTS)
 
 lint: install
 	$(BIN)/ruff check services operator tests

@@ -189,6 +189,43 @@ def test_opposite_direction_transfers_do_not_deadlock(db: Database) -> None:
     assert run(db, check_invariants) == []
 
 
+def test_top_ups_and_withdrawals_of_different_users_never_wait_for_each_other(
+    db: Database,
+) -> None:
+    """No hot row: a top-up still in flight (its transaction open) does not lock the funding
+    account, so another user's top-up and withdrawal go through at once. (A lock would make the
+    second session give up at its lock_timeout: an error, not a slow test.)"""
+    alice, bob = user(db, 500), user(db, 500)
+    with db.session() as first:
+        actions.transfer(first, "t-alice", FUNDING_ACCOUNT, alice, 100, "USD", "")
+        actions.transfer(first, "w-alice", alice, PAYOUT_ACCOUNT, 50, "USD", "")
+        with db.session() as second:
+            second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            actions.transfer(second, "t-bob", FUNDING_ACCOUNT, bob, 200, "USD", "")
+            actions.transfer(second, "w-bob", bob, PAYOUT_ACCOUNT, 70, "USD", "")
+    assert balance(db, alice) == (550, 0) and balance(db, bob) == (630, 0)
+    system = run(
+        db,
+        lambda s: dict(
+            s.execute(text("SELECT code, balance FROM accounts WHERE kind = 'SYSTEM'")).all()
+        ),
+    )
+    assert system == {FUNDING_ACCOUNT: 0, PAYOUT_ACCOUNT: 0}  # their balance is their postings
+    assert run(db, check_invariants) == []
+
+
+def test_a_system_account_with_a_running_balance_is_a_violation(db: Database) -> None:
+    user(db, 300)
+    with db.session() as s:
+        s.execute(text("ALTER TABLE accounts DROP CONSTRAINT ck_accounts_system_no_running_balance"))
+        s.execute(text("UPDATE accounts SET balance = -300 WHERE code = :c"), {"c": FUNDING_ACCOUNT})
+    found = run(db, check_invariants)
+    assert any(
+        v.startswith("system_accounts_without_running_balance") and FUNDING_ACCOUNT in v
+        for v in found
+    ), found
+
+
 def test_holds_capture_release_and_idempotency(db: Database) -> None:
     alice, bob = user(db, 1_000), user(db)
     placed = run(db, actions.place_hold, "h1", alice, 600, "USD")

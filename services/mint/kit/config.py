@@ -54,7 +54,9 @@ class KitSettings(BaseSettings):
     #: the gRPC listener's address: every interface by default; the dev runner binds loopback
     grpc_host: str = "[::]"
     database_url: str = ""
-    db_pool_size: int = Field(default=5, ge=1, le=100)
+    #: pooled connections per process: the HTTP worker threads (40) and gRPC workers (16) block
+    #: on the database, and a connection opened and closed per request costs more than it holds
+    db_pool_size: int = Field(default=20, ge=1, le=100)
     kafka_bootstrap_servers: str = "kafka:9092"
     redis_url: str = "redis://redis:6379/0"
     internal_token: str = Field(default="", min_length=0)
@@ -84,6 +86,8 @@ class KitSettings(BaseSettings):
     social_grpc: str = "social:50057"
     # events
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    #: How long the relay, woken by a commit, waits for concurrent commits before publishing.
+    outbox_linger_seconds: float = Field(default=0.01, ge=0, le=1)
     #: Failed publishes (the cluster reachable) after which an outbox row is parked.
     outbox_max_attempts: int = Field(default=10, ge=1)
     #: Unpublished (not parked) rows older than this are reported stuck (metric + ERROR log).

@@ -39,13 +39,19 @@ def service_metadata() -> MetaData:
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """A pool that never churns: ``pool_size`` connections kept open, a few overflow ones for a
+    burst (closed when returned — hence kept small). No ping on checkout: a round trip on every
+    unit of work costs more than the rare dead connection, which fails its statement with a
+    disconnect error; SQLAlchemy then invalidates the whole pool (every connection older than
+    the failure is replaced on its next checkout), and the edge answers that one request 503.
+    Statements are prepared server-side after their second use (psycopg's default)."""
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        max_overflow=max(2, pool_size // 2),
+        pool_pre_ping=False,
         pool_recycle=1800,
-        future=True,
+        pool_use_lifo=True,  # idle connections past the need age out instead of rotating
     )
 
 

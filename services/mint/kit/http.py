@@ -88,6 +88,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         docs_url=f"{base}/docs",
         redoc_url=None,
         redirect_slashes=False,
+        # The kit traces and measures every request itself (TelemetryMiddleware: the same
+        # spans and metrics in every service and the gateway); FastAPI's own instrumentation
+        # would add a second server span and spans per dependency and serialization.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.ctx = ctx
     # Innermost (added first): a body it refuses is answered by it alone, and the

@@ -4,7 +4,9 @@ Scope is (user, key). The protocol that keeps money from moving twice:
 
 1. ``validate_key(header)`` — 400 ``idempotency_key_required`` / ``invalid_idempotency_key``.
 2. ``begin(db, user_id, key, fingerprint(method, path, body))`` in its **own short transaction**
-   (``INSERT … ON CONFLICT DO NOTHING``) so the claim is durable before any work starts:
+   (``INSERT … ON CONFLICT DO NOTHING``) so the claim is durable before any work starts — or
+   ``claim(session, …)`` in the transaction of the work's first durable step, so the two
+   commit together (the money path):
    ``Claimed`` → do the work; ``Replay`` → answer the stored outcome (``replay_response``);
    ``InProgress`` → 409 ``idempotency_request_in_progress``; ``Reused`` → 422
    ``idempotency_key_reused``. ``respond(claim)`` turns the last three into a response / Problem.
@@ -176,6 +178,20 @@ def begin(
         if claim is not None:
             return claim
     # The row kept appearing and disappearing (abandoned by concurrent requests): say busy.
+    return InProgress()
+
+
+def claim(
+    session: Session, user_id: UUID, key: str, fingerprint: str, *, ttl: timedelta = TTL
+) -> Claim:
+    """Claim (user_id, key) in the caller's transaction, together with the work's first durable
+    step: both commit, or neither does (then the key is free again, nothing to abandon). A
+    concurrent request with the same key waits on the row until this transaction ends, then
+    sees the claim."""
+    for _ in range(_ATTEMPTS):
+        found = _try_claim(session, user_id, key, fingerprint, ttl)
+        if found is not None:
+            return found
     return InProgress()
 
 

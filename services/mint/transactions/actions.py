@@ -2,12 +2,14 @@
 and the recovery pass. The HTTP API, the gRPC servicer and the recovery job all call these.
 
 A money movement is claim → PENDING → checks → PROCESSING → wallet ``Transfer`` → COMPLETED |
-FAILED, each step its own short database transaction.
+FAILED in two short database transactions: everything up to the decision, then the
+settlement after the wallet's answer (every transition is still recorded).
 
-Crash safety: the idempotency claim is committed before anything else; once the PENDING row
-exists the claim is never abandoned — it is completed with the request's final answer in the
-same database transaction as the settlement, by the flow or by the recovery pass, so a retry
-never starts a second movement. That answer is an HTTP one, rendered by the function the edge
+Crash safety: the idempotency claim commits together with the PENDING row and the decision
+(nothing of a request is durable before that commit, so a retry starts afresh); from then on
+the claim is never abandoned — it is completed with the request's final answer in the same
+database transaction as the settlement, by the flow or by the recovery pass, so a retry never
+starts a second movement. That answer is an HTTP one, rendered by the function the edge
 wires in (``Wiring.render``): this module never builds it itself.
 """
 
@@ -76,70 +78,61 @@ NotClaimed = idempotency.Replay | idempotency.InProgress | idempotency.Reused
 
 def submit(wire: Wiring, new: NewTransaction, key: str, fingerprint: str) -> Settled | NotClaimed:
     """Run the whole flow for one idempotent request. Raises ``Refused unsupported_currency``
-    before claiming the key, ``RateLimited too_many_requests`` past the user's bound (the
-    claim released),
-    ``Conflict idempotency_request_in_progress`` when someone else is moving the transaction,
-    and ``Unavailable dependency_unavailable`` when the wallet gave no answer (the transaction
-    stays PROCESSING for recovery); both name the transaction."""
+    before claiming the key, ``RateLimited too_many_requests`` past the user's bound (nothing
+    claimed), ``Conflict idempotency_request_in_progress`` when someone else is moving the
+    transaction, and ``Unavailable dependency_unavailable`` when the wallet gave no answer (the
+    transaction stays PROCESSING for recovery); both name the transaction.
+
+    Two database transactions: (1) the claim, the PENDING row, the checks under the user's
+    lock and the decision (PROCESSING, or FAILED with the answer stored) commit together —
+    before that commit nothing is durable and the key is free again; (2) after the wallet's
+    answer, the settlement with the request's final answer."""
     currency = domain.check_currency(new.currency)
-    claim = idempotency.begin(wire.db, new.user_id, key, fingerprint)
-    if not isinstance(claim, idempotency.Claimed):
-        return claim  # a replay, or the same request in flight: answered without waiting
-    # A new movement waits on the user's lock holding a pooled connection: bounded per user,
-    # and past the bound refused at once with the claim released (the key can be retried).
-    if not wire.gate.try_acquire(new.user_id):
-        idempotency.abandon(wire.db, new.user_id, key)
-        raise wire.gate.refusal()
-    try:
-        txn_id = _create(wire, new, key, currency)
-        return _drive(wire, txn_id, actor=str(new.user_id), client_ip=new.client_ip)
-    finally:
-        wire.gate.release(new.user_id)
-
-
-def _create(wire: Wiring, new: NewTransaction, key: str, currency: str) -> UUID:
-    """The PENDING row of a claimed request; the claim is freed when it cannot be written."""
     actor = str(new.user_id)
+    gated = False
     try:
         with wire.db.session() as session:
-            txn = store.create(
-                session,
-                user_id=new.user_id,
-                type=new.type.value,
-                amount=new.amount,
-                currency=currency,
-                sender_id=new.sender_id,
-                recipient_id=new.recipient_id,
-                description=new.description,
-                merchant=new.merchant,
-                category=new.category,
-                reference=new.reference,
-                idempotency_key=key,
-                actor=actor,
-            )
-            return txn.id
-    except BaseException:
-        try:  # nothing durable happened: free the key for a corrected retry
-            idempotency.abandon(wire.db, new.user_id, key)
-        except Exception:
-            log.exception("idempotency_abandon_failed")  # recovery frees it later
-        raise
+            claim = idempotency.claim(session, new.user_id, key, fingerprint)
+            if not isinstance(claim, idempotency.Claimed):
+                return claim  # a replay, or the same request in flight: answered at once
+            # A new movement waits on the user's lock holding a pooled connection: bounded per
+            # user, and past the bound refused at once (the rollback frees the key).
+            if not wire.gate.try_acquire(new.user_id):
+                raise wire.gate.refusal()
+            gated = True
+            txn = _create(session, new, key, currency, actor)
+            decided = _decide(wire, session, txn, actor, new.client_ip)
+            if decided is not None:
+                return decided
+            txn_id, request = txn.id, transfer_request(txn)
+        settled = _post(wire, txn_id, request, txn_type=new.type, actor=actor)
+        if settled is None:
+            raise domain.wallet_silent(txn_id)
+        return settled
+    finally:
+        if gated:
+            wire.gate.release(new.user_id)
 
 
-def _drive(wire: Wiring, txn_id: UUID, *, actor: str, client_ip: str | None) -> Settled:
-    """PENDING → checks → PROCESSING → wallet → settled."""
-    with wire.db.session() as session:
-        txn = _locked(session, txn_id)
-        if txn.status != Status.PENDING:
-            return _as_settled(txn)
-        decided = _decide(wire, session, txn, actor, client_ip)
-        if decided is not None:
-            return decided
-        request = transfer_request(txn)
-    settled = _post(wire, txn_id, request, txn_type=txn.type, actor=actor)
-    if settled is None:
-        raise domain.wallet_silent(txn_id)
-    return settled
+def _create(
+    session: Session, new: NewTransaction, key: str, currency: str, actor: str
+) -> Transaction:
+    """The PENDING row of a claimed request."""
+    return store.create(
+        session,
+        user_id=new.user_id,
+        type=new.type.value,
+        amount=new.amount,
+        currency=currency,
+        sender_id=new.sender_id,
+        recipient_id=new.recipient_id,
+        description=new.description,
+        merchant=new.merchant,
+        category=new.category,
+        reference=new.reference,
+        idempotency_key=key,
+        actor=actor,
+    )
 
 
 def _decide(

@@ -3,6 +3,7 @@ The use cases in :mod:`mint.transactions.actions` decide; this module fetches an
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,9 +34,12 @@ def create(
     idempotency_key: str | None = None,
     actor: str,
 ) -> Transaction:
-    """Record a new PENDING transaction and its creation transition."""
+    """Record a new PENDING transaction and its creation transition. Both are written with the
+    unit of work's next flush (at the latest its commit), together with what the checks change
+    on the row — one INSERT, not an INSERT then an UPDATE."""
     now = utcnow()
     txn = Transaction(
+        id=uuid.uuid4(),
         user_id=user_id,
         type=type,
         status=Status.PENDING.value,
@@ -52,7 +56,6 @@ def create(
         updated_at=now,
     )
     session.add(txn)
-    session.flush()
     session.add(
         Transition(
             transaction_id=txn.id, from_status=None, to_status=txn.status, actor=actor, at=now
@@ -126,7 +129,8 @@ def add_transition(
     reason: str | None,
     at: datetime,
 ) -> None:
-    """Record ``txn``'s change from ``from_status`` to its current status."""
+    """Record ``txn``'s change from ``from_status`` to its current status (written with the
+    unit of work's next flush)."""
     session.add(
         Transition(
             transaction_id=txn.id,
@@ -137,7 +141,6 @@ def add_transition(
             at=at,
         )
     )
-    session.flush()
 
 
 # ---- reads -----------------------------------------------------------------------------------

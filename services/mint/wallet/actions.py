@@ -27,12 +27,12 @@ from mint.contracts.wallet import (
     WalletFrozen,
     WalletUnfrozen,
 )
-from mint.kit.domain import Conflict, NotFound, Refused
+from mint.kit.domain import Conflict, DomainError, NotFound, Refused
 from mint.kit.events import emit
 from mint.kit.time import utcnow
 from mint.wallet import domain, store
 from mint.wallet.domain import AccountKind, AccountStatus, EntryKind, HoldStatus, Reason
-from mint.wallet.models import Account, Hold, JournalEntry, Posting
+from mint.wallet.models import Account, Hold
 from mint.wallet.store import HistoryItem, HoldResult, TransferResult, WalletView
 
 # ---- wallets --------------------------------------------------------------------------------
@@ -105,29 +105,34 @@ def transfer(
     currency: str = CURRENCY,
     description: str = "",
 ) -> TransferResult:
-    """Post a transfer, or return the first result for a ``transfer_id`` already posted."""
+    """Post a transfer, or return the first result for a ``transfer_id`` already posted (a
+    replay is answered whatever else it asks: the first answer stands)."""
     domain.validate_id(transfer_id, "transfer_id")
-    if (done := store.get_transfer(session, transfer_id, replayed=True)) is not None:
-        return done
-    domain.validate_amount(amount)
-    currency = domain.normalize_currency(currency)
-    description = domain.validate_description(description)
-    from_code = domain.normalize_account_code(from_code)
-    to_code = domain.normalize_account_code(to_code)
-    if from_code == to_code:
-        raise Refused(Reason.SELF_TRANSFER)
-    from_id, to_id = _account_id(session, from_code), _account_id(session, to_code)
-    accounts = store.lock_accounts(session, from_id, to_id)
-    # a concurrent request with the same transfer_id may have committed while we waited
-    if (done := store.get_transfer(session, transfer_id, replayed=True)) is not None:
-        return done
-    sender, recipient = accounts[from_id], accounts[to_id]
+    try:
+        domain.validate_amount(amount)
+        currency = domain.normalize_currency(currency)
+        description = domain.validate_description(description)
+        from_code = domain.normalize_account_code(from_code)
+        to_code = domain.normalize_account_code(to_code)
+        if from_code == to_code:
+            raise Refused(Reason.SELF_TRANSFER)
+        accounts = store.accounts_for_movement(session, from_code, to_code)
+        for code in (from_code, to_code):
+            if code not in accounts:
+                raise _no_account(code)
+    except DomainError:
+        if (done := store.get_transfer(session, transfer_id, replayed=True)) is not None:
+            return done
+        raise
+    sender, recipient = accounts[from_code], accounts[to_code]
     reason = domain.transfer_refusal(
         store.state_of(sender), store.state_of(recipient), amount, currency
     )
-    if reason is not None:
+    if reason is not None:  # a retry of a transfer that has spent the money is answered too
+        if (done := store.get_transfer(session, transfer_id, replayed=True)) is not None:
+            return done
         raise Refused(reason)
-    entry = _post_entry(
+    posted = _post_entry(
         session,
         transfer_id=transfer_id,
         kind=EntryKind.TRANSFER,
@@ -137,12 +142,15 @@ def transfer(
         currency=currency,
         description=description,
     )
-    if entry is None:  # lost the unique-violation race: the winner's entry is the answer
+    if posted is None:
+        # The id is taken: a retry, or a concurrent request with the same id that committed
+        # while this one waited for the account locks (or, for two system accounts, for its
+        # insert). Its first result is the answer.
         done = store.get_transfer(session, transfer_id, replayed=True)
         if done is None:
             raise Conflict("transfer_id_conflict")
         return done
-    return store.transfer_result(entry, sender.code, recipient.code, None)
+    return posted
 
 
 def get_transfer(session: Session, transfer_id: str) -> TransferResult:
@@ -173,7 +181,7 @@ def reverse(session: Session, transfer_id: str, reversal_id: str) -> TransferRes
     reason = domain.reversal_refusal(store.state_of(payer), original.amount)
     if reason is not None:
         raise Refused(reason)
-    entry = _post_entry(
+    posted = _post_entry(
         session,
         transfer_id=reversal_id,
         kind=EntryKind.REVERSAL,
@@ -182,14 +190,14 @@ def reverse(session: Session, transfer_id: str, reversal_id: str) -> TransferRes
         amount=original.amount,
         currency=original.currency,
         description=f"Reversal of {transfer_id}",
-        reversal_of=original.id,
+        reversal_of=(original.id, transfer_id),
         actor="system",
     )
-    if entry is None:
+    if posted is None:
         if (done := _reversal_replay(session, transfer_id, reversal_id)) is not None:
             return done
         raise Refused(Reason.ALREADY_REVERSED)
-    return store.transfer_result(entry, payer.code, payee.code, transfer_id)
+    return posted
 
 
 # ---- holds ----------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ def capture_hold(
     reason = domain.capture_refusal(store.state_of(sender), store.state_of(recipient))
     if reason is not None:
         raise Refused(reason)
-    entry = _post_entry(
+    posted = _post_entry(
         session,
         transfer_id=transfer_id,
         kind=EntryKind.CAPTURE,
@@ -262,13 +270,13 @@ def capture_hold(
         description=description,
         release_held=hold.amount,
     )
-    if entry is None:
+    if posted is None:
         raise Conflict("transfer_id_conflict", f"transfer_id {transfer_id} is already used")
     hold.status = HoldStatus.CAPTURED.value
     hold.capture_transfer_id = transfer_id
     session.flush()
     _emit_hold(session, HoldCaptured, hold, sender)
-    return store.transfer_result(entry, sender.code, recipient.code, None)
+    return posted
 
 
 def release_hold(session: Session, hold_id: str) -> HoldResult:
@@ -301,43 +309,43 @@ def _post_entry(
     amount: int,
     currency: str,
     description: str,
-    reversal_of: uuid.UUID | None = None,
+    reversal_of: tuple[uuid.UUID, str] | None = None,
     release_held: int = 0,
     actor: str | None = None,
-) -> JournalEntry | None:
-    """Write the entry, its two postings and the new balances of the (already locked) accounts,
-    and emit ``wallet.transfer_posted``. ``None`` if ``transfer_id`` is already taken."""
+) -> TransferResult | None:
+    """Write the entry, its two postings and the new balances of the (already locked) user
+    accounts, and emit ``wallet.transfer_posted``. ``None`` if ``transfer_id`` is already taken.
+    ``reversal_of``: the reversed entry's id and transfer id.
+
+    A system account keeps no running balance (its postings carry no ``balance_after``; its
+    balance is their sum): its row is neither locked nor written, so the movements of unrelated
+    users never queue behind it."""
     now = utcnow()
-    entry = JournalEntry(
-        id=uuid.uuid4(),
-        transfer_id=transfer_id,
-        kind=kind.value,
-        description=description,
-        from_account_id=sender.id,
-        to_account_id=recipient.id,
-        amount=amount,
-        currency=currency,
-        reversal_of=reversal_of,
-        created_at=now,
-    )
-    if not store.insert_unique(session, entry):
-        return None
     postings = domain.transfer_postings(sender.code, recipient.code, amount)
     states = {sender.code: store.state_of(sender), recipient.code: store.state_of(recipient)}
     after = domain.apply_postings(states, postings, release=release_held)
-    for account, posting in zip((sender, recipient), postings, strict=True):
-        account.balance = after[account.code].balance
-        account.held = after[account.code].held
-        session.add(
-            Posting(
-                entry_id=entry.id,
-                account_id=account.id,
-                amount=posting.amount,
-                balance_after=account.balance,
-                created_at=now,
-            )
+    debit, credit = (
+        store.NewPosting(
+            account=account,
+            amount=posting.amount,
+            balance=after[account.code].balance if account.kind == AccountKind.USER else None,
+            held=after[account.code].held if account.kind == AccountKind.USER else None,
         )
-    session.flush()
+        for account, posting in zip((sender, recipient), postings, strict=True)
+    )
+    entry_id = store.post_entry(
+        session,
+        transfer_id=transfer_id,
+        kind=kind.value,
+        description=description,
+        amount=amount,
+        currency=currency,
+        reversal_of=reversal_of[0] if reversal_of else None,
+        created_at=now,
+        postings=(debit, credit),
+    )
+    if entry_id is None:
+        return None
     user = sender.owner_user_id or recipient.owner_user_id
     posted = TransferPosted(
         transfer_id=transfer_id,
@@ -347,7 +355,18 @@ def _post_entry(
         currency=currency,
     )
     emit(session, posted, actor=actor or (str(user) if user else "system"))
-    return entry
+    return TransferResult(
+        transfer_id=transfer_id,
+        entry_id=entry_id,
+        kind=kind.value,
+        from_account=sender.code,
+        to_account=recipient.code,
+        amount=amount,
+        currency=currency,
+        description=description,
+        created_at=now,
+        reversal_of=reversal_of[1] if reversal_of else None,
+    )
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -357,9 +376,13 @@ def _account_id(session: Session, code: str) -> uuid.UUID:
     """The id of the account with this canonical code, or NotFound."""
     found = store.account_id(session, code)
     if found is None:
-        user = code.startswith(USER_ACCOUNT_PREFIX)
-        raise NotFound("wallet_not_found" if user else "account_not_found", f"no account {code}")
+        raise _no_account(code)
     return found
+
+
+def _no_account(code: str) -> NotFound:
+    user = code.startswith(USER_ACCOUNT_PREFIX)
+    return NotFound("wallet_not_found" if user else "account_not_found", f"no account {code}")
 
 
 def _reversal_replay(session: Session, transfer_id: str, reversal_id: str) -> TransferResult | None:

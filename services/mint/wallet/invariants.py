@@ -41,10 +41,24 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         """
         SELECT a.code, a.balance, COALESCE(SUM(p.amount), 0) AS posted
         FROM accounts a LEFT JOIN postings p ON p.account_id = a.id
+        WHERE a.kind = 'USER'
         GROUP BY a.id, a.code, a.balance
         HAVING a.balance <> COALESCE(SUM(p.amount), 0)
         """,
         "account {code}: balance {balance} but its postings sum to {posted}",
+    ),
+    (
+        "system_accounts_without_running_balance",
+        """
+        SELECT a.code, a.balance, COUNT(p.id) AS n
+        FROM accounts a LEFT JOIN postings p
+             ON p.account_id = a.id AND p.balance_after IS NOT NULL
+        WHERE a.kind = 'SYSTEM'
+        GROUP BY a.id, a.code, a.balance
+        HAVING a.balance <> 0 OR COUNT(p.id) > 0
+        """,
+        "system account {code}: balance column {balance} and {n} posting(s) with a "
+        "balance_after (its balance is the sum of its postings)",
     ),
     (
         "balance_after_chain",
@@ -53,7 +67,8 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
             SELECT a.code, p.id, p.balance_after,
                    SUM(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.id) AS running
             FROM postings p JOIN accounts a ON a.id = p.account_id
-        ) s WHERE balance_after <> running
+            WHERE a.kind = 'USER'
+        ) s WHERE balance_after IS DISTINCT FROM running
         """,
         "account {code}: posting {id} has balance_after {balance_after}, expected {running}",
     ),
@@ -86,8 +101,15 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "conservation",
-        "SELECT SUM(balance) AS total FROM accounts HAVING SUM(balance) <> 0",
-        "all balances sum to {total}, expected 0",
+        """
+        SELECT users.total + systems.total AS total FROM
+            (SELECT COALESCE(SUM(balance), 0) AS total FROM accounts WHERE kind = 'USER') users,
+            (SELECT COALESCE(SUM(p.amount), 0) AS total
+             FROM postings p JOIN accounts a ON a.id = p.account_id
+             WHERE a.kind = 'SYSTEM') systems
+        WHERE users.total + systems.total <> 0
+        """,
+        "user balances plus system postings sum to {total}, expected 0",
     ),
 )
 

@@ -40,6 +40,9 @@ class Account(Base):
         # user accounts never spend more than they have; system accounts may go negative
         CheckConstraint("kind <> 'USER' OR balance - held >= 0", name="user_available"),
         CheckConstraint("(kind = 'USER') = (owner_user_id IS NOT NULL)", name="user_has_owner"),
+        # a system account's balance is the sum of its postings: its row is never written, so
+        # movements of unrelated users never queue behind it (actions._post_entry)
+        CheckConstraint("kind = 'USER' OR balance = 0", name="system_no_running_balance"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -90,7 +93,8 @@ class Posting(Base):
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
-    balance_after: Mapped[int] = mapped_column(BigInteger)
+    #: the account's balance after this posting; NULL on system accounts (no running balance)
+    balance_after: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

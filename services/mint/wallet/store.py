@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 import psycopg.errors
-from sqlalchemy import ColumnElement, and_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mint.contracts.money import CURRENCY
 from mint.kit.time import utcnow
@@ -109,6 +110,34 @@ def wallet_id_of(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
     return session.scalar(select(Account.id).where(Account.owner_user_id == user_id))
 
 
+#: One round trip for the accounts of a movement: the user accounts locked in ascending id order
+#: (``ORDER BY`` sorts before ``FOR UPDATE`` locks, so opposite transfers never deadlock), the
+#: system accounts read unlocked — they keep no running balance (their balance is the sum of
+#: their postings) and never change otherwise, so every top-up and withdrawal does not queue
+#: behind one hot row.
+_ACCOUNTS_FOR_MOVEMENT = text(
+    """
+    WITH locked AS (
+        SELECT * FROM accounts WHERE code = ANY(:codes) AND kind = 'USER'
+        ORDER BY id FOR UPDATE
+    )
+    SELECT * FROM locked
+    UNION ALL
+    SELECT * FROM accounts WHERE code = ANY(:codes) AND kind = 'SYSTEM'
+    """
+)
+
+
+def accounts_for_movement(session: Session, *codes: str) -> dict[str, Account]:
+    """The accounts with these codes by code (missing ones absent), users' rows locked until
+    the end of the transaction and freshly read."""
+    stmt = select(Account).from_statement(_ACCOUNTS_FOR_MOVEMENT)
+    rows = session.execute(
+        stmt.execution_options(populate_existing=True), {"codes": list(codes)}
+    ).scalars()
+    return {account.code: account for account in rows}
+
+
 def lock_accounts(session: Session, *ids: uuid.UUID) -> dict[uuid.UUID, Account]:
     """``SELECT ... FOR UPDATE`` each account, one at a time in ascending id order (so opposite
     transfers never deadlock), and return them freshly read (not stale identity-map copies)."""
@@ -157,6 +186,88 @@ def insert_account(
 # ---- entries --------------------------------------------------------------------------------
 
 
+#: A movement's whole ledger write in one round trip: the entry (nothing at all when its
+#: transfer id is taken), its postings, and the new balances of its user accounts (locked by
+#: the caller). Arrays, so a movement touching no user account (two system accounts) fits too.
+_POST_ENTRY = text(
+    """
+    WITH entry AS (
+        INSERT INTO journal_entries (id, transfer_id, kind, description, from_account_id,
+                                     to_account_id, amount, currency, reversal_of, created_at)
+        VALUES (:id, :transfer_id, :kind, :description, :from_account_id, :to_account_id,
+                :amount, :currency, :reversal_of, :created_at)
+        ON CONFLICT (transfer_id) DO NOTHING
+        RETURNING id
+    ), posted AS (
+        INSERT INTO postings (entry_id, account_id, amount, balance_after, created_at)
+        SELECT entry.id, p.account_id, p.amount, p.balance_after, :created_at
+        FROM entry, unnest(CAST(:posting_accounts AS uuid[]), CAST(:posting_amounts AS bigint[]),
+                           CAST(:posting_balances AS bigint[]))
+                    AS p(account_id, amount, balance_after)
+    ), balances AS (
+        UPDATE accounts SET balance = b.balance, held = b.held
+        FROM entry, unnest(CAST(:balance_accounts AS uuid[]), CAST(:balances AS bigint[]),
+                           CAST(:helds AS bigint[])) AS b(id, balance, held)
+        WHERE accounts.id = b.id
+    )
+    SELECT id FROM entry
+    """
+)
+
+
+@dataclass(frozen=True)
+class NewPosting:
+    account: Account
+    amount: int  # signed
+    #: the account's balance and held amount after it; None for a system account (no
+    #: running balance: its row is not written)
+    balance: int | None
+    held: int | None
+
+
+def post_entry(
+    session: Session,
+    *,
+    transfer_id: str,
+    kind: str,
+    description: str,
+    amount: int,
+    currency: str,
+    reversal_of: uuid.UUID | None,
+    created_at: datetime,
+    postings: tuple[NewPosting, NewPosting],
+) -> uuid.UUID | None:
+    """Write a journal entry, its two postings (debit first) and the user accounts' new
+    balances; ``None`` (nothing written) when ``transfer_id`` is taken."""
+    users = [p for p in postings if p.balance is not None]
+    entry_id: uuid.UUID | None = session.scalar(
+        _POST_ENTRY,
+        {
+            "id": uuid.uuid4(),
+            "transfer_id": transfer_id,
+            "kind": kind,
+            "description": description,
+            "from_account_id": postings[0].account.id,
+            "to_account_id": postings[1].account.id,
+            "amount": amount,
+            "currency": currency,
+            "reversal_of": reversal_of,
+            "created_at": created_at,
+            "posting_accounts": [p.account.id for p in postings],
+            "posting_amounts": [p.amount for p in postings],
+            "posting_balances": [p.balance for p in postings],
+            "balance_accounts": [p.account.id for p in users],
+            "balances": [p.balance for p in users],
+            "helds": [p.held for p in users],
+        },
+    )
+    if entry_id is not None:
+        for p in users:  # the loaded rows in step with what was written (no second write)
+            set_committed_value(p.account, "balance", p.balance)
+            set_committed_value(p.account, "held", p.held)
+    return entry_id
+
+
 def insert_unique(session: Session, row: Any) -> bool:
     """Insert ``row`` in a savepoint; ``False`` (and nothing written) on a unique violation."""
     try:
@@ -179,25 +290,26 @@ def is_reversed(session: Session, entry_id: uuid.UUID) -> bool:
     return found is not None
 
 
-def get_transfer(
-    session: Session, transfer_id: str, *, replayed: bool = False
-) -> TransferResult | None:
-    """The posted entry for ``transfer_id`` with its account codes."""
-    return _load_result(session, JournalEntry.transfer_id == transfer_id, replayed)
-
-
-def _load_result(
-    session: Session, where: ColumnElement[bool], replayed: bool
-) -> TransferResult | None:
+def _transfer_query() -> Select[JournalEntry, str, str, str]:
     src, dst, orig = aliased(Account), aliased(Account), aliased(JournalEntry)
-    stmt = (
+    return (
         select(JournalEntry, src.code, dst.code, orig.transfer_id)
         .join(src, src.id == JournalEntry.from_account_id)
         .join(dst, dst.id == JournalEntry.to_account_id)
         .outerjoin(orig, orig.id == JournalEntry.reversal_of)
-        .where(where)
+        .where(JournalEntry.transfer_id == bindparam("transfer_id"))
     )
-    row = session.execute(stmt).first()
+
+
+#: Built once: constructing the aliased joins costs more than running the query.
+_TRANSFER_BY_ID = _transfer_query()
+
+
+def get_transfer(
+    session: Session, transfer_id: str, *, replayed: bool = False
+) -> TransferResult | None:
+    """The posted entry for ``transfer_id`` with its account codes."""
+    row = session.execute(_TRANSFER_BY_ID, {"transfer_id": transfer_id}).first()
     if row is None:
         return None
     entry, from_code, to_code, reversal_of = row

@@ -25,8 +25,24 @@ protos: $(STAMP)
 dev: install
 	$(BIN)/mint dev
 
-test: install
+test: install chromium
 	bash tools/test.sh
+
+# Debian's Chromium for the browser tests (tests/browser; Playwright never downloads its own
+# browsers), installed once when missing — non-interactively, as root (CI) or through sudo.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "[test] installing Debian's chromium with apt"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+	  echo "[test] could not install chromium: the browser tests will fail saying so"; }
+
+# The money path under load beside raw PostgreSQL (not part of `make test`): README "Benchmarks".
+# e.g. make bench BENCH_ARGS="--duration 3 --clients 1,8 --no-start-times"
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/mint bench $(BENCH_ARGS)
 
 # Mutation testing of the money core (slow, not part of `make test`): README "Tests".
 mutation: install

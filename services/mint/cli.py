@@ -45,6 +45,47 @@ def migrate(name: str) -> None:
 
 
 @app.command()
+def bench(
+    duration: float = typer.Option(10.0, min=0.5, help="seconds each run lasts"),
+    clients: str = typer.Option("1,8,32", help="concurrent clients of each run, comma-separated"),
+    scenarios: str = typer.Option(
+        "transfer-pairs,transfer-one-sender,topup-many", help="scenarios, comma-separated"
+    ),
+    targets: str = typer.Option(
+        "gateway,direct", help="gateway and/or direct (the transactions port), comma-separated"
+    ),
+    seed: int = typer.Option(1, help="picks the users of each run"),
+    start_times: bool = typer.Option(True, help="time a cold and a warm `mint dev` start"),
+    pgbench: bool = typer.Option(True, help="measure raw PostgreSQL with pgbench"),
+    results_dir: Path = typer.Option(Path("bench-results"), help="where the results go"),
+) -> None:
+    """Benchmark the money path on a platform of its own (README "Benchmarks"); exit 1 on
+    errors or broken ledger invariants, never on a time."""
+    from mint.bench.report import failed
+    from mint.bench.run import BenchOptions, run_bench
+
+    def listed(text: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+
+    try:
+        options = BenchOptions(
+            duration_s=duration,
+            clients=tuple(int(c) for c in listed(clients)),
+            scenarios=listed(scenarios),
+            targets=listed(targets),
+            seed=seed,
+            start_times=start_times,
+            pgbench=pgbench,
+            results_dir=results_dir,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = run_bench(options, progress=lambda line: typer.echo(line))
+    if failed(report):
+        raise typer.Exit(1)
+
+
+@app.command()
 def operator() -> None:
     """Run the Kubernetes operator (kopf)."""
     from mint_operator.main import run

@@ -70,7 +70,7 @@ def database(embedded_infra: EmbeddedInfra) -> Iterator[Database]:
 def spans() -> InMemorySpanExporter:
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = configure_tracing("evtest")
+        provider = configure_tracing("evtest", recorded=True)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter

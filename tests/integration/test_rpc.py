@@ -110,7 +110,7 @@ def settings_for(port: int, **extra: Any) -> KitSettings:
 def spans() -> InMemorySpanExporter:
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = configure_tracing("rpctest")
+        provider = configure_tracing("rpctest", recorded=True)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter

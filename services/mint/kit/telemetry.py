@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from prometheus_client import Counter, Gauge, Histogram
 
 _configured = False
@@ -141,15 +141,21 @@ def configure_tracing(
     trace_file: Path | None = None,
     otlp_endpoint: str | None = None,
     sample_ratio: float = 1.0,
+    *,
+    recorded: bool = False,
 ) -> TracerProvider:
-    """Install the global tracer provider once per process."""
+    """Install the global tracer provider once per process. ``recorded``: spans are sampled
+    even with no exporter here (the caller adds its own span processor — tests)."""
     global _configured
     current = trace.get_tracer_provider()
     if _configured and isinstance(current, TracerProvider):
         return current
+    # With nowhere to export, spans are not recorded at all (ALWAYS_OFF): they still carry
+    # trace ids for the logs and the traceparent sent on, without the cost of their attributes.
+    exporting = recorded or trace_file is not None or bool(otlp_endpoint)
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"mint-{service}"}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)) if exporting else ALWAYS_OFF,
     )
     if trace_file is not None:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(trace_file)))

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from opentelemetry import trace
@@ -286,6 +287,11 @@ def test_committed_event_is_published_and_consumed_once(
         )
     assert widget_count(db, event_id) == 1
     assert rec.ids() == [event_id]
+    # counted as processed, once, and nothing failed or went to the dead-letter topic
+    labels = {"group": "main", "topic": topic}
+    assert REGISTRY.get_sample_value("mint_consumer_processed_total", labels) == 1
+    assert not REGISTRY.get_sample_value("mint_consumer_failed_total", labels)
+    assert read_to_end(infra.kafka_bootstrap, f"{topic}.dlq", timeout=2) == []
     with db.session() as s:
         row = s.execute(select(OUTBOX).where(OUTBOX.c.id == uuid.UUID(event_id))).one()
         assert row.published_at is not None

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs

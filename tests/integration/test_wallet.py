@@ -217,8 +217,12 @@ def test_top_ups_and_withdrawals_of_different_users_never_wait_for_each_other(
 def test_a_system_account_with_a_running_balance_is_a_violation(db: Database) -> None:
     user(db, 300)
     with db.session() as s:
-        s.execute(text("ALTER TABLE accounts DROP CONSTRAINT ck_accounts_system_no_running_balance"))
-        s.execute(text("UPDATE accounts SET balance = -300 WHERE code = :c"), {"c": FUNDING_ACCOUNT})
+        s.execute(
+            text("ALTER TABLE accounts DROP CONSTRAINT ck_accounts_system_no_running_balance")
+        )
+        s.execute(
+            text("UPDATE accounts SET balance = -300 WHERE code = :c"), {"c": FUNDING_ACCOUNT}
+        )
     found = run(db, check_invariants)
     assert any(
         v.startswith("system_accounts_without_running_balance") and FUNDING_ACCOUNT in v

@@ -65,8 +65,7 @@ class TelemetryMiddleware:
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
-                route = scope.get("route")
-                template = getattr(route, "path", None) or "unmatched"
+                template = route_template(scope)
                 status = status_holder["status"]
                 span.update_name(f"{method} {template}")
                 span.set_attribute("http.request.method", method)
@@ -76,6 +75,28 @@ class TelemetryMiddleware:
                     span.set_status(Status(StatusCode.ERROR))
                 HTTP_REQUESTS.labels(template, method, str(status)).inc()
                 HTTP_LATENCY.labels(template, method).observe(time.perf_counter() - start)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, router prefix included (``/api/v1/wallet/{id}``), or
+    ``unmatched``: a bounded label for metrics and span names, never the raw path.
+
+    FastAPI ≥ 0.13x no longer copies an included router's routes with the prefix prepended (the
+    route keeps its own path, e.g. ``""``); the full template is only in its per-request route
+    context, which FastAPI's own telemetry reads — so does this, falling back to the route's
+    path on versions without it."""
+    try:
+        from fastapi.routing import _get_scope_effective_route_context
+    except ImportError:  # pragma: no cover - older FastAPI: routes carry the full path
+        context = None
+    else:
+        context = _get_scope_effective_route_context(scope)
+    if context is not None:
+        template = getattr(context.starlette_route, "path_format", None) or context.path_format
+        if template:
+            return str(template)
+    route = scope.get("route")
+    return str(getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched")
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:

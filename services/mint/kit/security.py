@@ -19,6 +19,7 @@ import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import RSAAlgorithm
+from starlette.concurrency import run_in_threadpool
 
 from mint.kit.catalog import JWT_AUDIENCE, JWT_ISSUER
 from mint.kit.config import KitSettings
@@ -106,10 +107,14 @@ class JwksVerifier:
         cache = self._cache
         return cache if cache is not None and now - cache.fetched_at < self.cache_seconds else None
 
-    def key_for(self, kid: str) -> Any:
+    def cached_key(self, kid: str) -> Any | None:
+        """The key for ``kid`` if it is known and fresh: no fetch, no lock."""
         fresh = self._fresh(self._clock())
-        if fresh is not None and kid in fresh.keys:
-            return fresh.keys[kid]
+        return fresh.keys.get(kid) if fresh is not None else None
+
+    def key_for(self, kid: str) -> Any:
+        if (key := self.cached_key(kid)) is not None:
+            return key
         with self._lock:  # one fetch at a time; the threads queued behind it see its result
             now = self._clock()
             fresh = self._fresh(now)
@@ -134,15 +139,30 @@ class JwksVerifier:
         raise unauthorized("unknown signing key")
 
     def verify(self, token: str, expected_type: str = "access") -> dict[str, Any]:
-        """Return the claims of a valid token of ``expected_type`` or raise 401."""
+        """Return the claims of a valid token of ``expected_type`` or raise 401 (fetching the
+        keys when needed: blocking I/O)."""
+        return self._decode(token, self.key_for(self._kid(token)), expected_type)
+
+    def verify_cached(self, token: str, expected_type: str = "access") -> dict[str, Any] | None:
+        """As :meth:`verify` with the keys at hand; ``None`` when they must be fetched first
+        (then call :meth:`verify` where blocking is fine). Never blocks: for the event loop."""
+        key = self.cached_key(self._kid(token))
+        return None if key is None else self._decode(token, key, expected_type)
+
+    @staticmethod
+    def _kid(token: str) -> str:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise unauthorized("malformed token") from None
         # Only RS256; keys embedded or referenced by the token itself are never trusted.
-        if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str):
             raise unauthorized("unsupported token algorithm")
-        key = self.key_for(header["kid"])
+        return kid
+
+    @staticmethod
+    def _decode(token: str, key: Any, expected_type: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -236,7 +256,7 @@ ACCESS_COOKIE = APIKeyCookie(
 )
 
 
-def auth_schemes(
+async def auth_schemes(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     _cookie: Annotated[str | None, Security(ACCESS_COOKIE)],
 ) -> None:
@@ -247,14 +267,20 @@ def auth_schemes(
 AuthSchemes = Annotated[None, Depends(auth_schemes)]
 
 
-def authenticate(request: Request, _: AuthSchemes) -> Principal:
+async def authenticate(request: Request, _: AuthSchemes) -> Principal:
+    """The caller, from a valid access token. ``async``: with the signing keys at hand (nearly
+    always) the check is a signature verification on the event loop, with no hand-off to a
+    thread; only a key fetch (blocking I/O) goes to the threadpool."""
     from mint.kit.service import ServiceContext
 
     ctx: ServiceContext = request.app.state.ctx
     token, from_cookie = bearer_or_cookie(request)
     if token is None:
         raise unauthorized()
-    claims = verifier_for(ctx.settings).verify(token, "access")
+    verifier = verifier_for(ctx.settings)
+    claims = verifier.verify_cached(token, "access")
+    if claims is None:
+        claims = await run_in_threadpool(verifier.verify, token, "access")
     if from_cookie:
         check_csrf(request, ctx.settings)
     try:
@@ -272,7 +298,7 @@ def authenticate(request: Request, _: AuthSchemes) -> Principal:
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     if not principal.is_admin:
         raise Problem(403, "admin_required", "admin role required")
     return principal

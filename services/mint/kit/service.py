@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -152,7 +152,9 @@ def build_context(service: Service, settings: KitSettings | None = None) -> Serv
 # ---- FastAPI dependencies -------------------------------------------------------------------
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # ``async``: a plain lookup. FastAPI runs a sync dependency in its threadpool — a thread
+    # hand-off per dependency per request, the dearest part of a fast endpoint.
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -171,13 +173,13 @@ def get_session(request: Request) -> Any:
 DbSession = Annotated[Session, Depends(get_session)]
 
 
-def wiring(cls: type[W]) -> Callable[[Request], W]:
+def wiring(cls: type[W]) -> Callable[[Request], Awaitable[W]]:
     """A FastAPI dependency handing out the service's wiring, typed::
 
     Wired = Annotated[Wiring, Depends(wiring(Wiring))]
     """
 
-    def dependency(request: Request) -> W:
+    async def dependency(request: Request) -> W:  # a lookup: no threadpool hand-off
         ctx: ServiceContext = request.app.state.ctx
         return ctx.wired(cls)
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 INGRESS_NGINX_VERSION="${INGRESS_NGINX_VERSION:-controller-v1.13.3}"
-STRIMZI_VERSION="${STRIMZI_VERSION:-1.2.0}"          # the CRDs in ../shared/k8s-crds
+STRIMZI_VERSION="${STRIMZI_VERSION:-1.2.0}"          # the CRDs in tests/k8s/upstream_crds
 CNPG_VERSION="${CNPG_VERSION:-1.30.0}"
 KAFKA_NAMESPACE="${KAFKA_NAMESPACE:-kafka}"
 TIMEOUT="${TIMEOUT:-300s}"

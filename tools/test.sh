@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The image is built with Debian's buildah (no Docker daemon) from a debootstrapped base.
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[test] installing ${need_apt[*]} with apt"
@@ -24,6 +27,12 @@ fi
 k8s_start=$(date +%s)
 .venv/bin/python -m tests.k8s.build
 echo "[test] kubernetes control plane ready in $(( $(date +%s) - k8s_start ))s"
+
+# The Mint image (tests/image): base and image each cached by a hash of their inputs under
+# ~/.cache/mint; a failure here is reported again by the image tests, with the reason.
+image_start=$(date +%s)
+.venv/bin/python -m tests.image.build || echo "[test] image build failed (see above)"
+echo "[test] image ready in $(( $(date +%s) - image_start ))s"
 
 start=$(date +%s)
 set +e

@@ -34,6 +34,7 @@ CHILDREN: tuple[tuple[str, str] | tuple[str, str, str], ...] = (
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
     ("kafka.strimzi.io", "v1", "kafkatopics"),
     ("postgresql.cnpg.io", "v1", "clusters"),
+    ("postgresql.cnpg.io", "v1", "databases"),
 )
 
 
@@ -65,7 +66,17 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
-def build_registry(timing: Timing | None = None) -> kopf.OperatorRegistry:
+ChildResource = tuple[str, str] | tuple[str, str, str]
+
+
+def watched_children(watch_secrets: bool = True) -> list[ChildResource]:
+    """The child kinds watched; Secrets only where the operator may list them cluster-wide."""
+    return [r for r in CHILDREN if watch_secrets or r != ("v1", "secrets")]
+
+
+def build_registry(
+    timing: Timing | None = None, watch_secrets: bool = True
+) -> kopf.OperatorRegistry:
     timing = timing or Timing()
     registry = kopf.OperatorRegistry()
     tenants = (catalog.GROUP, catalog.VERSION, "minttenants")
@@ -144,7 +155,7 @@ def build_registry(timing: Timing | None = None) -> kopf.OperatorRegistry:
         _runtime(memo).limits.refresh_status(str(namespace), name)
 
     # ---- children: drift correction and status freshness --------------------------------
-    for resource in CHILDREN:
+    for resource in watched_children(watch_secrets):
         kopf.on.event(
             *resource,
             id=f"child-{resource[-1]}",

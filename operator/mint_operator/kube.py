@@ -22,6 +22,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Service"): ("services", True),
     ("v1", "ServiceAccount"): ("serviceaccounts", True),
     ("v1", "Pod"): ("pods", True),
+    ("v1", "Event"): ("events", True),
     ("v1", "Namespace"): ("namespaces", False),
     ("apps/v1", "Deployment"): ("deployments", True),
     ("apps/v1", "StatefulSet"): ("statefulsets", True),
@@ -40,6 +41,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("kafka.strimzi.io/v1", "Kafka"): ("kafkas", True),
     ("kafka.strimzi.io/v1", "KafkaNodePool"): ("kafkanodepools", True),
     ("postgresql.cnpg.io/v1", "Cluster"): ("clusters", True),
+    ("postgresql.cnpg.io/v1", "Database"): ("databases", True),
     (catalog.API_VERSION, "MintTenant"): ("minttenants", True),
     (catalog.API_VERSION, "MintLimits"): ("mintlimits", True),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
@@ -132,6 +134,16 @@ class Kube:
         if resp.status >= 400:
             raise ApiError(resp.status, str(resp.reason), data)
         return data
+
+    def served(self, api_version: str, plural: str) -> bool:
+        """Whether the API server serves ``plural`` in ``api_version`` (its CRD is installed)."""
+        try:
+            found = self.request("GET", base_path(api_version))
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return any(r.get("name") == plural for r in found.get("resources") or [])
 
     # ---- verbs ----------------------------------------------------------------------------
     def apply(self, obj: Obj, *, dry_run: bool = False, subresource: str | None = None) -> Obj:

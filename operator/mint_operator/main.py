@@ -10,6 +10,8 @@ Environment:
   MINT_OPERATOR_LIMITS_ROLE  ClusterRole bound to each tenant's admin ServiceAccount
   MINT_OPERATOR_RESYNC_SECONDS / _LIMITS_STATUS_SECONDS / _ROTATION_CHECK_SECONDS   timers
   MINT_OPERATOR_LIVENESS     liveness endpoint (default http://0.0.0.0:8080/healthz; empty = off)
+  MINT_OPERATOR_WATCH_SECRETS  0: do not watch Secrets (cluster-wide mode without cluster-wide
+                             Secret access; the resync timer notices their changes)
   KUBECONFIG                 out of cluster; in a pod the ServiceAccount is used
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 import kopf
 
 from mint_operator import catalog
-from mint_operator.handlers import CHILDREN, Timing, build_registry
+from mint_operator.handlers import Timing, build_registry, watched_children
 from mint_operator.reconcile import OperatorConfig
 from mint_operator.render import DEFAULT_LIMITS_ROLE
 
@@ -47,6 +49,7 @@ class Options:
     timing: Timing = field(default_factory=Timing)
     liveness: str | None = "http://0.0.0.0:8080/healthz"
     kubeconfig: str | None = None
+    watch_secrets: bool = True
 
     @classmethod
     def from_env(cls) -> Options:
@@ -68,6 +71,8 @@ class Options:
             ),
             liveness=env.get("MINT_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz") or None,
             kubeconfig=env.get("KUBECONFIG") or None,
+            watch_secrets=env.get("MINT_OPERATOR_WATCH_SECRETS", "1").lower()
+            not in ("0", "false", "no"),
         )
 
     @property
@@ -104,7 +109,7 @@ def make_settings(opts: Options) -> kopf.OperatorSettings:
     s.peering.standalone = opts.standalone
     s.peering.mandatory = not opts.standalone
     # Children are watched through a server-side label selector: only what we made.
-    for resource in CHILDREN:
+    for resource in watched_children(opts.watch_secrets):
         s.watching.label_selectors[resource] = (
             f"app.kubernetes.io/managed-by={catalog.FIELD_MANAGER}"
         )
@@ -129,7 +134,7 @@ def operator(
     memo.setdefault("kubeconfig", opts.kubeconfig)
     memo.setdefault("config", cfg)
     return kopf.operator(
-        registry=build_registry(opts.timing),
+        registry=build_registry(opts.timing, opts.watch_secrets),
         settings=make_settings(opts),
         clusterwide=opts.clusterwide,
         namespaces=opts.namespaces,
@@ -150,7 +155,7 @@ def run() -> None:
     opts = Options.from_env()
     cfg = OperatorConfig(operator_namespace=opts.operator_namespace, limits_role=opts.limits_role)
     kopf.run(
-        registry=build_registry(opts.timing),
+        registry=build_registry(opts.timing, opts.watch_secrets),
         settings=make_settings(opts),
         clusterwide=opts.clusterwide,
         namespaces=opts.namespaces,

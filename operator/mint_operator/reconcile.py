@@ -15,11 +15,19 @@ from typing import Any
 
 from mint_operator import catalog
 from mint_operator.kube import ApiError, Kube
+from mint_operator.recorder import EventRecorder, Involved
 from mint_operator.render import DEFAULT_LIMITS_ROLE, render_initial_secrets, render_tenant
-from mint_operator.render.common import secret_digest, tenant_selector
+from mint_operator.render.common import (
+    DATA_KINDS,
+    TENANT_UID,
+    owner_of,
+    secret_digest,
+    tenant_selector,
+)
 from mint_operator.render.env import referenced_secrets, service_env
 from mint_operator.render.kafka import topic_resource_name
-from mint_operator.render.limits import limits_document
+from mint_operator.render.limits import LIMITS_VERSION, kept_limits_document, limits_document
+from mint_operator.render.postgres import database_services
 from mint_operator.render.status import Observed, tenant_status
 from mint_operator.spec import Obj, Tenant
 
@@ -40,6 +48,12 @@ PRUNABLE: tuple[tuple[str, str], ...] = (
 )
 
 Probe = Callable[[Kube, Tenant, str], "str | None"]
+
+STRIMZI = "kafka.strimzi.io/v1"
+CNPG = "postgresql.cnpg.io/v1"
+#: The oldest releases serving what the operator writes (kafka.strimzi.io/v1; CNPG Database).
+STRIMZI_MINIMUM = "0.49"
+CNPG_MINIMUM = "1.25"
 
 
 def utcnow() -> datetime:
@@ -126,6 +140,7 @@ class TenantReconciler:
         self.kube = kube
         self.cfg = cfg
         self.coalescer = Coalescer()
+        self.events = EventRecorder(kube, cfg.now)
 
     # ---- entry points -------------------------------------------------------------------
     def request(self, namespace: str, name: str) -> None:
@@ -139,24 +154,145 @@ class TenantReconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         t = Tenant.from_object(body, self.cfg.operator_namespace)
+        target = Involved.of(body)
         seen = Observed()
+        unserved = self._missing_dependencies(t, target, seen)
         self._ensure_secrets(t, seen)
         limits = self.kube.get(catalog.API_VERSION, "MintLimits", t.namespace, t.limits_name)
-        desired = render_tenant(t, limits, self._secret_digests(t), self.cfg.limits_role)
+        configmap = self.kube.get("v1", "ConfigMap", t.namespace, t.limits_configmap)
+        kept = None if limits is not None else kept_limits_document(configmap)
+        desired = [
+            o
+            for o in render_tenant(
+                t, limits, self._secret_digests(t), self.cfg.limits_role, kept_limits=kept
+            )
+            if o["apiVersion"] not in unserved
+        ]
+        existing = self._existing(desired)
         applied: dict[tuple[str, str], Obj] = {}
+        adopted: list[str] = []
         for obj in desired:
+            meta = obj["metadata"]
+            label = f"{obj['kind']}/{meta['namespace']}/{meta['name']}"
+            current = existing.get((obj["kind"], meta["namespace"], meta["name"]))
+            conflict = _conflict(t, current)
+            if conflict is not None:
+                seen.errors.append(f"{label}: {conflict}")
+                self.events.warning(target, "OwnershipConflict", f"{label}: {conflict}")
+                continue
+            if current is not None and obj["kind"] in DATA_KINDS and _adopting(t, current):
+                adopted.append(label)
             try:
-                applied[(obj["kind"], obj["metadata"]["name"])] = self.kube.apply(obj)
+                applied[(obj["kind"], meta["name"])] = self.kube.apply(obj)
             except ApiError as exc:
-                seen.errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}")
+                seen.errors.append(f"{obj['kind']}/{meta['name']}: {exc.message}")
                 log.warning("apply failed for %s: %s", t.key, exc)
+        if adopted:
+            self.events.normal(
+                target,
+                "Adopted",
+                f"adopted {len(adopted)} retained object(s) of an earlier tenant {t.key}: "
+                + ", ".join(sorted(adopted)),
+            )
         if not seen.errors:
             self._prune(t, desired)
         self._observe(t, applied, seen)
-        seen.limits_version = str(limits_document(limits)["version"])
+        self._limits(t, target, limits, configmap, kept, seen)
+        if t.retains_data:
+            seen.retained = [
+                f"{o['kind']}/{o['metadata']['namespace']}/{o['metadata']['name']}"
+                for o in desired
+                if o["kind"] in DATA_KINDS
+            ]
+        if seen.errors:
+            self.events.warning(target, "ReconcileFailed", "; ".join(seen.errors))
         status = tenant_status(t, seen, body.get("status"), self.cfg.now())
         self._write_status(t, body.get("status") or {}, status)
         return status
+
+    def _missing_dependencies(self, t: Tenant, target: Involved, seen: Observed) -> set[str]:
+        """API versions whose CRDs are not installed (their objects are skipped), with a
+        condition and an Event that say what to install instead of "404 page not found"."""
+        wanted: list[tuple[str, str, str, str]] = []
+        if t.kafka_mode == "strimzi":
+            wanted.append(
+                (
+                    STRIMZI,
+                    "kafkatopics",
+                    "StrimziMissing",
+                    f"Strimzi is not installed (the API server does not serve {STRIMZI} "
+                    f"KafkaTopic): install Strimzi >= {STRIMZI_MINIMUM}, or set kafka.mode: "
+                    "external",
+                )
+            )
+        if t.postgres_mode == "cloudnativepg":
+            plural = "databases" if t.postgres_shared else "clusters"
+            wanted.append(
+                (
+                    CNPG,
+                    plural,
+                    "CloudNativePGMissing",
+                    f"CloudNativePG is not installed (the API server does not serve {CNPG} "
+                    f"{plural}): install CloudNativePG >= {CNPG_MINIMUM}, or set postgres.mode: "
+                    "external",
+                )
+            )
+        unserved: set[str] = set()
+        for api_version, plural, reason, message in wanted:
+            try:
+                served = self.kube.served(api_version, plural)
+            except ApiError as exc:
+                seen.errors.append(f"discovery of {api_version}: {exc.message}")
+                continue
+            if not served:
+                unserved.add(api_version)
+                seen.missing.append((reason, message))
+                self.events.warning(target, reason, message)
+        return unserved
+
+    def _existing(self, desired: list[Obj]) -> dict[tuple[str, str, str], Obj]:
+        """What already exists under the desired names: one list per kind and namespace."""
+        out: dict[tuple[str, str, str], Obj] = {}
+        for api_version, kind, namespace in sorted(
+            {(o["apiVersion"], o["kind"], o["metadata"]["namespace"]) for o in desired}
+        ):
+            for item in self.kube.list(api_version, kind, namespace):
+                out[(kind, namespace, item["metadata"]["name"])] = item
+        return out
+
+    def _limits(
+        self,
+        t: Tenant,
+        target: Involved,
+        limits: Obj | None,
+        configmap: Obj | None,
+        kept: Obj | None,
+        seen: Observed,
+    ) -> None:
+        """Which limits the tenant runs with, said in its status and, when they change, in an
+        Event; a deleted MintLimits leaves the last applied limits in place (never defaults)."""
+        before = ((configmap or {}).get("metadata") or {}).get("annotations") or {}
+        if limits is not None:
+            doc = limits_document(limits)
+            seen.limits_source = "MintLimits"
+            seen.limits_message = f"from MintLimits {t.limits_name} (version {doc['version']})"
+        elif kept is not None:
+            doc = kept
+            seen.limits_source = "LastApplied"
+            seen.limits_message = (
+                f"MintLimits {t.limits_name} was deleted; the last applied limits (version "
+                f"{doc['version']}) stay until it is created again"
+            )
+        else:
+            doc = limits_document(None)
+            seen.limits_source = "Defaults"
+            seen.limits_message = f"no MintLimits {t.limits_name}: the shipped defaults apply"
+        seen.limits_version = str(doc["version"])
+        if before.get(LIMITS_VERSION) != seen.limits_version or (
+            limits is None and kept is not None and configmap is not None
+        ):
+            reason = "LimitsKept" if seen.limits_source == "LastApplied" else "LimitsApplied"
+            self.events.normal(target, reason, seen.limits_message)
 
     # ---- steps --------------------------------------------------------------------------
     def _ensure_secrets(self, t: Tenant, seen: Observed) -> None:
@@ -203,11 +339,8 @@ class TenantReconciler:
                 for topic in topic_partitions(t)
             }
         if t.postgres_mode == "cloudnativepg":
-            seen.dependencies["databases"] = {
-                s: applied.get(("Cluster", t.db_cluster(s)))
-                for s in catalog.DATABASE_SERVICES
-                if t.is_enabled(s)
-            }
+            clusters = sorted({t.db_cluster(s) for s in database_services(t)})
+            seen.dependencies["databases"] = {c: applied.get(("Cluster", c)) for c in clusters}
         if t.redis_mode == "managed":
             seen.dependencies["redis"] = {"redis": applied.get(("StatefulSet", t.child("redis")))}
 
@@ -230,25 +363,90 @@ class TenantReconciler:
 
     # ---- deletion -----------------------------------------------------------------------
     def cleanup(self, body: Obj) -> list[str]:
-        """The finalizer's work: what lives outside the tenant's namespace (KafkaTopics, and a
-        Kafka it created there) carries no ownerReference, so delete it here."""
+        """The finalizer's work, by ``deletionPolicy``. Retain: what holds data loses any
+        ownerReference to the tenant (the garbage collector leaves it) and stays, to be adopted
+        by a tenant of the same name. Delete: what lives outside the tenant's namespace
+        (KafkaTopics, a Kafka it created there) carries no ownerReference, so delete it here."""
         t = Tenant.from_object(body, self.cfg.operator_namespace)
+        target = Involved.of(body)
         # no reconcile may re-create what is deleted below
         self.coalescer.close(t.key)
+        data = self._data_objects(t)
+        if t.retains_data:
+            for item in data:
+                self._disown(t, item)
+            kept = [
+                f"{i['kind']}/{i['metadata']['namespace']}/{i['metadata']['name']}" for i in data
+            ]
+            self.events.normal(
+                target,
+                "DataRetained",
+                f"deletionPolicy Retain: {len(kept)} object(s) holding data stay (re-create "
+                f"MintTenant {t.key} to adopt them): {', '.join(sorted(kept))}",
+            )
+            return []
         removed = []
+        for item in data:
+            meta = item["metadata"]
+            if meta["namespace"] == t.namespace:
+                continue  # owned by the tenant: the garbage collector removes it
+            self.kube.delete(item["apiVersion"], item["kind"], meta["namespace"], meta["name"])
+            removed.append(f"{item['kind']}/{meta['name']}")
+        self.events.normal(
+            target,
+            "DataDeleted",
+            f"deletionPolicy Delete: the tenant's databases and topics are deleted with it "
+            f"({len(data)} object(s))",
+        )
+        return removed
+
+    def _data_objects(self, t: Tenant) -> list[Obj]:
+        """Everything holding data that is labelled for this tenant (never another's)."""
         selector = tenant_selector(t)
-        for kind in ("KafkaTopic", "KafkaNodePool", "Kafka"):
+        places = [
+            (STRIMZI, "KafkaTopic", t.kafka_namespace),
+            (STRIMZI, "KafkaNodePool", t.kafka_namespace),
+            (STRIMZI, "Kafka", t.kafka_namespace),
+            (CNPG, "Database", t.namespace),
+            (CNPG, "Cluster", t.namespace),
+        ]
+        out: list[Obj] = []
+        for api_version, kind, namespace in places:
             try:
-                items = self.kube.list("kafka.strimzi.io/v1", kind, t.kafka_namespace, selector)
+                out += self.kube.list(api_version, kind, namespace, selector)
             except ApiError as exc:
-                if exc.status == 404:  # Strimzi not installed: nothing of ours can exist
+                if exc.status == 404:  # not installed: nothing of ours can exist
                     continue
                 raise
-            for item in items:
-                name = item["metadata"]["name"]
-                self.kube.delete("kafka.strimzi.io/v1", kind, t.kafka_namespace, name)
-                removed.append(f"{kind}/{name}")
-        return removed
+        return out
+
+    def _disown(self, t: Tenant, item: Obj) -> None:
+        refs = item["metadata"].get("ownerReferences") or []
+        keep = [r for r in refs if r.get("uid") != t.uid]
+        if len(keep) == len(refs):
+            return
+        meta = item["metadata"]
+        patch = {"metadata": {"ownerReferences": keep or None}}
+        self.kube.patch(item["apiVersion"], item["kind"], meta["namespace"], meta["name"], patch)
+
+
+def _conflict(t: Tenant, current: Obj | None) -> str | None:
+    """Why ``current`` must not be applied over (another tenant's, or not the operator's)."""
+    if current is None:
+        return None
+    owner = owner_of(current)
+    if owner == (t.namespace, t.name):
+        return None
+    if owner is None:
+        return "exists and is not managed by mint-operator; not overwritten"
+    return f"belongs to MintTenant {owner[0]}/{owner[1]}; not overwritten"
+
+
+def _adopting(t: Tenant, current: Obj) -> bool:
+    """An object of ours last applied by another incarnation of this tenant (re-created)."""
+    annotations = current["metadata"].get("annotations") or {}
+    previous = annotations.get(TENANT_UID)
+    return bool(previous) and previous != t.uid
 
 
 def _same_status(old: Obj, new: Obj) -> bool:

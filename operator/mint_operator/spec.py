@@ -146,7 +146,32 @@ class Tenant:
         return self.child("admin")
 
     def db_cluster(self, service: str) -> str:
-        return self.child(f"{service}-db")
+        """The CNPG Cluster holding ``service``'s database (one for all in the shared layout)."""
+        return self.child("db") if self.postgres_shared else self.child(f"{service}-db")
+
+    # ---- data and sharing ---------------------------------------------------------------
+    @property
+    def deletion_policy(self) -> str:
+        """``Retain`` (default): what holds data outlives the tenant; ``Delete``: it goes too."""
+        return str(dig(self.spec, "deletionPolicy", "Retain"))
+
+    @property
+    def retains_data(self) -> bool:
+        return self.deletion_policy != "Delete"
+
+    @property
+    def kafka_prefix(self) -> str:
+        """Prefix of every topic and consumer group (``MINT_KAFKA_PREFIX``), so tenants of any
+        names in any namespaces can share one Kafka."""
+        return f"{self.namespace}.{self.name}."
+
+    @property
+    def kafka_object_prefix(self) -> str:
+        """Prefix of the Strimzi objects' names: the tenant's name in its own namespace, else
+        namespace and name (two tenants of one name in two namespaces never collide)."""
+        if self.kafka_namespace == self.namespace:
+            return self.name
+        return f"{self.namespace}-{self.name}"
 
     # ---- sections -----------------------------------------------------------------------
     @property
@@ -164,7 +189,8 @@ class Tenant:
 
     @property
     def kafka_cluster(self) -> str:
-        return str(dig(self.spec, "kafka.strimzi.clusterName", "mint-kafka"))
+        default = f"{self.kafka_object_prefix}-kafka"
+        return str(dig(self.spec, "kafka.strimzi.clusterName", default))
 
     @property
     def kafka_namespace(self) -> str:
@@ -178,8 +204,34 @@ class Tenant:
         return f"{self.kafka_cluster}-kafka-bootstrap.{self.kafka_namespace}.svc:{port}"
 
     @property
+    def kafka_creates_cluster(self) -> bool:
+        return self.kafka_mode == "strimzi" and bool(dig(self.spec, "kafka.strimzi.create.enabled"))
+
+    @property
+    def topic_replicas(self) -> int:
+        """Explicit ``kafka.topics.replicas``, else as many as the Kafka the operator creates has
+        brokers (at most 3), else 3."""
+        explicit = dig(self.spec, "kafka.topics.replicas")
+        if explicit is not None:
+            return int(explicit)
+        if self.kafka_creates_cluster:
+            return min(3, int(dig(self.spec, "kafka.strimzi.create.replicas", 1)))
+        return 3
+
+    @property
     def postgres_mode(self) -> str:
         return str(dig(self.spec, "postgres.mode", "cloudnativepg"))
+
+    @property
+    def postgres_shared(self) -> bool:
+        """One CNPG Cluster with a database per service (the dev profile) instead of one Cluster
+        per service."""
+        return str(dig(self.spec, "postgres.cloudnativepg.layout", "PerService")) == "Shared"
+
+    @property
+    def signing_key_rotation(self) -> bool:
+        """False when the signing-key Secret is managed elsewhere (External Secrets, …)."""
+        return bool(dig(self.spec, "auth.signingKeys.rotation", True))
 
     @property
     def redis_mode(self) -> str:

@@ -40,14 +40,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_CRDS = Path(os.environ.get("MINT_SHARED_CRDS") or REPO.parent / "shared" / "k8s-crds")
-# Strimzi 1.x (kafka.strimzi.io/v1 only) — not the 0.51 KafkaTopic copy, which defines the same
-# resource — and the CloudNativePG Cluster CRD.
+#: Strimzi 1.x (kafka.strimzi.io/v1 only) and CloudNativePG (Cluster, Database) CRDs, copied into
+#: the repository with their source and version (upstream_crds/SOURCES.md).
+UPSTREAM_CRD_DIR = Path(__file__).resolve().parent / "upstream_crds"
 UPSTREAM_CRDS = (
     "strimzi/040-Crd-kafka.yaml",
     "strimzi/043-Crd-kafkatopic.yaml",
     "strimzi/045-Crd-kafkanodepool.yaml",
     "cnpg/postgresql.cnpg.io_clusters.yaml",
+    "cnpg/postgresql.cnpg.io_databases.yaml",
 )
 ADMIN_USER = "admin"
 LOG_TAIL_LINES = 40
@@ -77,7 +78,7 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 def default_crd_files() -> list[Path]:
     """Our CRDs (``crds/*.yaml``, if any) and the upstream Strimzi/CNPG ones."""
     ours = sorted((REPO / "crds").glob("*.yaml")) + sorted((REPO / "crds").glob("*.yml"))
-    return ours + [SHARED_CRDS / rel for rel in UPSTREAM_CRDS]
+    return ours + [UPSTREAM_CRD_DIR / rel for rel in UPSTREAM_CRDS]
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

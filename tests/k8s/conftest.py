@@ -2,7 +2,7 @@
 
 ``kube`` (session): builds kube-apiserver, kube-controller-manager and etcd from source if the
 cached binaries are missing or stale (``tests/k8s/build.py``), starts them with the CRDs installed
-(ours from ``crds/`` and Strimzi/CNPG from ``shared/k8s-crds``), and yields a :class:`Kube`:
+(ours from ``crds/`` and Strimzi/CNPG from ``tests/k8s/upstream_crds``), and yields a :class:`Kube`:
 
     kube.kubeconfig_path  # Path of a kubeconfig (admin token, system:masters)
     kube.url              # https://127.0.0.1:<port>
@@ -30,8 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from mint_operator.kube import Kube as MintKube
 from tests.k8s import build
 from tests.k8s.apiserver import KubeControlPlane
+from tests.k8s.fake_controllers import FakeControllers
+from tests.k8s.operator_runner import Env, install_operator_rbac, service_account_kubeconfig
 
 
 @dataclass
@@ -102,3 +105,24 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+@pytest.fixture
+def env(kube: Kube, namespace: str, tmp_path: Path) -> Iterator[Env]:
+    """A tenant namespace and its Kafka namespace, the operator chart's RBAC for both, the fake
+    controllers running; ``env.operator()`` makes an operator as that ServiceAccount."""
+    admin = MintKube.connect(str(kube.kubeconfig_path))
+    admin.field_manager = "kubectl"
+    kafka_ns = f"{namespace[:50]}-kafka"
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kafka_ns}})
+    sa, role = install_operator_rbac(admin, namespace, [namespace, kafka_ns])
+    kubeconfig = service_account_kubeconfig(
+        admin, kube, namespace, sa, tmp_path / "operator.kubeconfig"
+    )
+    fakes = FakeControllers(admin, [namespace, kafka_ns]).start()
+    try:
+        yield Env(admin, namespace, kafka_ns, kubeconfig, role, fakes)
+    finally:
+        fakes.stop()
+        admin.delete("v1", "Namespace", None, kafka_ns)
+    assert fakes.errors == [], "the fake controllers failed"

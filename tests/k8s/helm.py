@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.k8s.build import K8S_VERSION
+
 HELM_VERSION = "v3.22.0"
 HELM_MODULE = "helm.sh/helm/v3"
 CACHE = Path(os.environ.get("MINT_CACHE_DIR") or Path.home() / ".cache" / "mint")
@@ -78,8 +80,15 @@ def ensure_helm(log: object = print) -> Path:
     return exe
 
 
+#: What `template` and `lint` assume of the cluster: the test control plane's version (a helm
+#: built from source defaults to v1.20, below the charts' kubeVersion).
+KUBE_VERSION = K8S_VERSION
+
+
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     exe = ensure_helm()
+    if args and args[0] in ("template", "lint") and "--kube-version" not in args:
+        args = (*args, "--kube-version", KUBE_VERSION)
     proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -9,16 +9,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kopf
 import yaml
 
+from mint_operator import catalog
 from mint_operator.handlers import Timing
 from mint_operator.kube import Kube
 from mint_operator.main import Options, operator
 from mint_operator.reconcile import OperatorConfig, Probe
+from mint_operator.render.common import tenant_selector
+from mint_operator.spec import Tenant
+from tests.k8s.fake_controllers import FakeControllers
 from tests.k8s.helm import helm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,3 +179,35 @@ class OperatorRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class Env:
+    admin: Kube  # system:masters, field manager "kubectl"
+    namespace: str
+    kafka_namespace: str
+    kubeconfig: Path  # the operator's ServiceAccount
+    limits_role: str
+    fakes: FakeControllers
+
+    def operator(self, priority: int = 100) -> OperatorRunner:
+        return OperatorRunner(
+            self.kubeconfig,
+            [self.namespace, self.kafka_namespace],
+            operator_namespace=self.namespace,
+            limits_role=self.limits_role,
+            priority=priority,
+        )  # the operator's own probe: each ready pod's readiness endpoint
+
+    def tenant(self) -> Tenant:
+        body = self.admin.get(catalog.API_VERSION, "MintTenant", self.namespace, "mint")
+        assert body is not None
+        return Tenant.from_object(body)
+
+    def children(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        t = Tenant.from_object({"metadata": {"name": "mint", "namespace": self.namespace}})
+        return self.admin.list(api_version, kind, namespace or self.namespace, tenant_selector(t))
+
+    def conditions(self) -> dict[str, Obj]:
+        body = self.admin.get(catalog.API_VERSION, "MintTenant", self.namespace, "mint") or {}
+        return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}

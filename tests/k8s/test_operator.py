@@ -5,80 +5,18 @@ and CloudNativePG."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from mint_operator import catalog
-from mint_operator.kube import ApiError, Kube
-from mint_operator.render.common import tenant_selector
-from mint_operator.spec import Tenant
-from tests.k8s.fake_controllers import FakeControllers
-from tests.k8s.operator_runner import (
-    OperatorRunner,
-    install_operator_rbac,
-    service_account_kubeconfig,
-    wait_for,
-)
+from mint_operator.kube import ApiError
+from tests.k8s.operator_runner import Env, OperatorRunner, wait_for
 
 pytestmark = pytest.mark.slow
 Obj = dict[str, Any]
 MT = catalog.API_VERSION
-
-
-@dataclass
-class Env:
-    admin: Kube  # system:masters, field manager "kubectl"
-    namespace: str
-    kafka_namespace: str
-    kubeconfig: Path  # the operator's ServiceAccount
-    limits_role: str
-    fakes: FakeControllers
-
-    def operator(self, priority: int = 100) -> OperatorRunner:
-        return OperatorRunner(
-            self.kubeconfig,
-            [self.namespace, self.kafka_namespace],
-            operator_namespace=self.namespace,
-            limits_role=self.limits_role,
-            priority=priority,
-        )  # the operator's own probe: each ready pod's readiness endpoint
-
-    def tenant(self) -> Tenant:
-        body = self.admin.get(MT, "MintTenant", self.namespace, "mint")
-        assert body is not None
-        return Tenant.from_object(body)
-
-    def children(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
-        t = Tenant.from_object({"metadata": {"name": "mint", "namespace": self.namespace}})
-        return self.admin.list(api_version, kind, namespace or self.namespace, tenant_selector(t))
-
-    def conditions(self) -> dict[str, Obj]:
-        body = self.admin.get(MT, "MintTenant", self.namespace, "mint") or {}
-        return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
-
-
-@pytest.fixture
-def env(kube: Any, namespace: str, tmp_path: Path) -> Iterator[Env]:
-    admin = Kube.connect(str(kube.kubeconfig_path))
-    admin.field_manager = "kubectl"
-    kafka_ns = f"{namespace[:50]}-kafka"
-    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kafka_ns}})
-    sa, role = install_operator_rbac(admin, namespace, [namespace, kafka_ns])
-    kubeconfig = service_account_kubeconfig(
-        admin, kube, namespace, sa, tmp_path / "operator.kubeconfig"
-    )
-    fakes = FakeControllers(admin, [namespace, kafka_ns]).start()
-    try:
-        yield Env(admin, namespace, kafka_ns, kubeconfig, role, fakes)
-    finally:
-        fakes.stop()
-        admin.delete("v1", "Namespace", None, kafka_ns)
-    assert fakes.errors == [], "the fake controllers failed"
 
 
 def tenant_body(env: Env, **spec: Any) -> Obj:
@@ -419,21 +357,24 @@ def test_drift_is_corrected(env: Env) -> None:
         wait_for(lambda: limits_file(env)["version"] == "0", 30, what="limits ConfigMap restored")
 
 
-def test_deleting_the_tenant_removes_children_and_topics(env: Env) -> None:
+def test_deleting_a_tenant_under_delete_policy_removes_children_and_topics(env: Env) -> None:
     env.fakes.ready.set()
     with env.operator():
-        env.admin.apply(tenant_body(env))
+        env.admin.apply(tenant_body(env, deletionPolicy="Delete"))
         wait_ready(env)
         assert len(env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace)) == 20
+        assert tenant_status(env)["retained"] == []
         env.admin.delete(MT, "MintTenant", env.namespace, "mint")
         wait_for(
             lambda: env.admin.get(MT, "MintTenant", env.namespace, "mint") is None,
             60,
             what="tenant gone",
         )
-        # the finalizer removed what lives in the Kafka namespace
+        # the finalizer removed what lives in the Kafka namespace, and said so
         assert env.children("kafka.strimzi.io/v1", "KafkaTopic", env.kafka_namespace) == []
-    # the garbage collector removes what the tenant owned
+        posted = env.admin.list("v1", "Event", env.namespace)
+        assert any(e["reason"] == "DataDeleted" for e in posted)
+    # the garbage collector removes what the tenant owned, its CloudNativePG Clusters included
     wait_for(
         lambda: all(not env.children(*key) for key in EXPECTED), 120, what="children collected"
     )

@@ -62,19 +62,20 @@ def test_operator_chart_template() -> None:
     assert kinds == {
         "CustomResourceDefinition": 4,
         "ServiceAccount": 1,
-        "ClusterRole": 3,
+        "ClusterRole": 6,  # cluster needs, tenants, limits editor, secrets, mint-edit, mint-view
         "ClusterRoleBinding": 2,
+        "RoleBinding": 1,  # Secrets: only in secretNamespaces ([mint])
         "ClusterKopfPeering": 1,
         "Deployment": 1,
     }
     dep = next(d for d in cluster if d["kind"] == "Deployment")
     pod = dep["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"] == ["operator"] and pod["securityContext"]["runAsNonRoot"]
-    editor = next(
-        d
-        for d in cluster
-        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "mint-limits-editor"
-    )
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["MINT_OPERATOR_WATCH_SECRETS"] == "0"  # no cluster-wide Secret watch
+    roles = {d["metadata"]["name"]: d for d in cluster if d["kind"] == "ClusterRole"}
+    editor = roles["mint-limits-editor"]
     assert editor["rules"] == [
         {
             "apiGroups": ["mint.dev"],
@@ -82,6 +83,22 @@ def test_operator_chart_template() -> None:
             "verbs": ["get", "list", "watch", "patch", "update"],
         }
     ]
+    # least privilege: the cluster-wide binding grants no Secret; Secrets are namespaced
+    for name in ("op-mint-operator", "op-mint-operator-cluster"):
+        assert all("secrets" not in rule["resources"] for rule in roles[name]["rules"]), name
+    [secrets] = [d for d in cluster if d["kind"] == "RoleBinding"]
+    assert secrets["metadata"]["namespace"] == "mint"
+    assert secrets["roleRef"]["name"] == "op-mint-operator-secrets"
+    assert roles["op-mint-operator-secrets"]["rules"][0]["resources"] == ["secrets"]
+    # namespace admins and editors manage tenants and limits; viewers read them
+    edit_labels = roles["mint-edit"]["metadata"]["labels"]
+    assert edit_labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert edit_labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "delete" in roles["mint-edit"]["rules"][0]["verbs"]
+    view = roles["mint-view"]
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert view["rules"][0]["verbs"] == ["get", "list", "watch"]
+
     namespaced = docs(
         helm(
             "template", "op", str(OPERATOR_CHART), "-n", "ops", "--set", "watchNamespaces={a,b}"
@@ -89,15 +106,35 @@ def test_operator_chart_template() -> None:
     )
     kinds = Counter(d["kind"] for d in namespaced)
     assert (
-        kinds["RoleBinding"] == 2 and kinds["KopfPeering"] == 2 and kinds["ClusterRoleBinding"] == 1
+        kinds["RoleBinding"] == 4 and kinds["KopfPeering"] == 2 and kinds["ClusterRoleBinding"] == 1
     )
     assert "ClusterKopfPeering" not in kinds
+    secret_bindings = {
+        d["metadata"]["namespace"]
+        for d in namespaced
+        if d["kind"] == "RoleBinding" and d["roleRef"]["name"].endswith("-secrets")
+    }
+    assert secret_bindings == {"a", "b"}
+    everywhere = docs(
+        helm(
+            "template", "op", str(OPERATOR_CHART), "-n", "ops", "--set", "clusterWideSecrets=true"
+        ).stdout
+    )
+    assert "RoleBinding" not in Counter(d["kind"] for d in everywhere)
+    dep = next(d for d in everywhere if d["kind"] == "Deployment")
+    env = {
+        e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MINT_OPERATOR_WATCH_SECRETS"] == "1"
 
 
 def test_platform_chart_template() -> None:
     plain = docs(helm("template", "shop", str(PLATFORM_CHART), "-n", "apps").stdout)
     assert [d["kind"] for d in plain] == ["MintTenant"]
     assert plain[0]["metadata"]["name"] == "shop" and plain[0]["spec"]["image"]["tag"] == "0.1.0"
+    # `helm uninstall` never deletes the tenant (and so never its data)
+    assert plain[0]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert plain[0]["spec"]["deletionPolicy"] == "Retain"
     managed = docs(
         helm(
             "template", "shop", str(PLATFORM_CHART), "-n", "apps", "--set", "limits.manage=true"
@@ -124,6 +161,23 @@ def test_crds_are_structural_with_cel_rules(name: str) -> None:
         assert rules == ["self.perTransaction <= self.daily", "self.daily <= self.monthly"]
 
 
+@pytest.mark.parametrize("chart", [OPERATOR_CHART, PLATFORM_CHART], ids=["mint-operator", "mint"])
+def test_charts_declare_kube_version_and_values_schema(chart: Path) -> None:
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    assert meta["kubeVersion"] == ">=1.29.0-0"
+    assert (chart / "values.schema.json").is_file()
+    # a typo in values is refused instead of silently ignored
+    bad = helm("template", "x", str(chart), "--set", "replicaCuont=2", check=False)
+    assert bad.returncode != 0 and "replicaCuont" in bad.stderr, bad.stderr
+
+
+def test_platform_chart_refuses_a_tenant_name_too_long() -> None:
+    bad = helm(
+        "template", "x", str(PLATFORM_CHART), "--set", f"tenant.name={'a' * 34}", check=False
+    )
+    assert bad.returncode != 0 and "tenant/name" in bad.stderr, bad.stderr
+
+
 def test_chart_crds_are_copies_of_crds_dir() -> None:
     chart = REPO / "charts" / "mint-operator" / "crds"
     for source in sorted((REPO / "crds").glob("*.yaml")):
@@ -135,7 +189,10 @@ def test_chart_crds_are_copies_of_crds_dir() -> None:
 # ---- validation against the API server ------------------------------------------------------
 def test_chart_output_validates(admin: Kube, namespace: str) -> None:
     failures: list[str] = []
-    for args in (["--include-crds"], ["--set", f"watchNamespaces={{{namespace}}}"]):
+    for args in (
+        ["--include-crds", "--set", f"secretNamespaces={{{namespace}}}"],
+        ["--set", f"watchNamespaces={{{namespace}}}"],
+    ):
         rendered = docs(helm("template", "op", str(OPERATOR_CHART), "-n", namespace, *args).stdout)
         failures += dry_run_all(admin, rendered)
     platform = helm(

@@ -112,6 +112,45 @@ def test_secrets_created_once_and_signing_keys_rotate(admin: Kube, namespace: st
     assert list(secret_data(admin, namespace, "mint-signing-keys")) == ["20260102000001.pem"]
 
 
+def test_rotation_never_fights_an_external_secret_and_can_be_turned_off(
+    admin: Kube, namespace: str
+) -> None:
+    clock = {"now": T0}
+    cfg = OperatorConfig(operator_namespace="mint-system", now=lambda: clock["now"])
+    # the signing keys come from elsewhere (External Secrets, by hand): created before the tenant
+    external = {"20250101000000.pem": base64.b64encode(b"external key").decode()}
+    admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "mint-signing-keys", "namespace": namespace},
+            "data": external,
+        }
+    )
+    body = light_tenant(admin, namespace)
+    TenantReconciler(admin, cfg).reconcile(namespace, "mint")
+    clock["now"] = T0 + timedelta(days=400)  # long past rotation and retirement
+    assert rotate_signing_keys(admin, cfg, body) is None
+    assert secret_data(admin, namespace, "mint-signing-keys") == external  # untouched
+
+    # the operator's own Secret, with rotation turned off: never rotated either
+    admin.delete("v1", "Secret", namespace, "mint-signing-keys")
+    body = admin.patch(
+        catalog.API_VERSION,
+        "MintTenant",
+        namespace,
+        "mint",
+        {"spec": {"auth": {"signingKeys": {"rotation": False}}}},
+    )
+    clock["now"] = T0
+    TenantReconciler(admin, cfg).reconcile(namespace, "mint")
+    created = secret_data(admin, namespace, "mint-signing-keys")
+    assert list(created) == ["20260101000000.pem"]
+    clock["now"] = T0 + timedelta(days=400)
+    assert rotate_signing_keys(admin, cfg, body) is None
+    assert secret_data(admin, namespace, "mint-signing-keys") == created
+
+
 class _Readyz(BaseHTTPRequestHandler):
     version = "5"
 

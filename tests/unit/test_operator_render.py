@@ -13,10 +13,15 @@ import yaml
 from mint.kit.limits import parse_limits
 from mint_operator import catalog
 from mint_operator.render import render_initial_secrets, render_tenant
-from mint_operator.render.common import CONFIG_HASH
+from mint_operator.render.common import CONFIG_HASH, DATA_KINDS, TENANT_UID
 from mint_operator.render.env import service_env
 from mint_operator.render.kafka import render_kafka_cluster, topic_partitions
-from mint_operator.render.limits import limits_document, limits_status, render_limits_configmap
+from mint_operator.render.limits import (
+    kept_limits_document,
+    limits_document,
+    limits_status,
+    render_limits_configmap,
+)
 from mint_operator.render.status import Observed, tenant_status
 from mint_operator.spec import Tenant
 
@@ -61,7 +66,11 @@ def test_default_tenant_renders_every_object() -> None:
     for o in objs:
         assert o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mint-operator"
         assert o["metadata"]["labels"]["mint.dev/tenant"] == "mint"
-        assert o["metadata"]["ownerReferences"][0]["uid"] == "uid-1"  # all in the tenant's ns
+        if o["kind"] in DATA_KINDS:  # deletionPolicy Retain (default): data outlives the tenant
+            assert "ownerReferences" not in o["metadata"]
+            assert o["metadata"]["annotations"][TENANT_UID] == "uid-1"
+        else:
+            assert o["metadata"]["ownerReferences"][0]["uid"] == "uid-1"  # all in the tenant's ns
 
 
 def test_deployment_key_fields() -> None:
@@ -224,7 +233,13 @@ def test_topics_partitions_and_dlqs() -> None:
     t = tenant({"kafka": {"strimzi": {"clusterName": "kc", "namespace": "kafka"}}})
     topics = by_kind(render_tenant(t), "KafkaTopic")
     assert len(topics) == 20
-    parts = {o["spec"]["topicName"]: o["spec"]["partitions"] for o in topics.values()}
+    prefix = "apps.mint."  # <namespace>.<tenant>.: tenants share one Kafka
+    parts = {
+        o["spec"]["topicName"].removeprefix(prefix): o["spec"]["partitions"]
+        for o in topics.values()
+    }
+    assert all(o["spec"]["topicName"].startswith(prefix) for o in topics.values())
+    assert "apps-mint-wallet-events" in topics  # another namespace: scoped by namespace too
     assert parts["transaction.events"] == 6 and parts["wallet.events"] == 6
     assert parts["social.events"] == 6 and parts["auth.events"] == 3
     assert all(parts[f"{topic}.dlq"] == 1 for topic in catalog.TOPICS)
@@ -394,3 +409,77 @@ def test_env_names_are_settings_the_services_read() -> None:
         known |= kit_reads | (set() if svc in built else pending.get(svc, set()))
         unknown = [e["name"] for e in service_env(tenant(spec), svc) if e["name"] not in known]
         assert not unknown, f"{svc} ({cls.__name__}) does not read {unknown}"
+
+
+def test_deletion_policy_delete_owns_the_data_too() -> None:
+    objs = render_tenant(tenant({"deletionPolicy": "Delete"}))
+    for o in objs:
+        assert o["metadata"]["ownerReferences"][0]["uid"] == "uid-1", o["metadata"]["name"]
+    topics = by_kind(
+        render_tenant(
+            tenant({"deletionPolicy": "Delete", "kafka": {"strimzi": {"namespace": "k"}}})
+        ),
+        "KafkaTopic",
+    )
+    assert all("ownerReferences" not in o["metadata"] for o in topics.values())  # the finalizer's
+
+
+def test_kafka_names_are_tenant_scoped() -> None:
+    env = env_of(by_kind(render_tenant(tenant()), "Deployment")["mint-wallet"])
+    assert env["MINT_KAFKA_PREFIX"]["value"] == "apps.mint."
+    shared = {"kafka": {"strimzi": {"namespace": "kafka", "create": {"enabled": True}}}}
+    pool, kafka = render_kafka_cluster(tenant(shared))
+    assert kafka["metadata"]["name"] == "apps-mint-kafka"  # default name: scoped
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "apps-mint-kafka"
+    same_name_elsewhere = Tenant.from_object(
+        {"metadata": {"name": "mint", "namespace": "shop", "uid": "u2"}, "spec": shared}
+    )
+    ours = {
+        o["metadata"]["name"] for o in render_tenant(tenant(shared)) if o["kind"] == "KafkaTopic"
+    }
+    theirs = {
+        o["metadata"]["name"]
+        for o in render_tenant(same_name_elsewhere)
+        if o["kind"] == "KafkaTopic"
+    }
+    assert ours and theirs and not ours & theirs
+
+
+def test_topic_replicas_follow_the_created_kafka() -> None:
+    def replicas(spec: Obj) -> set[int]:
+        topics = by_kind(render_tenant(tenant(spec)), "KafkaTopic").values()
+        return {o["spec"]["replicas"] for o in topics}
+
+    assert replicas({"kafka": {"strimzi": {"create": {"enabled": True, "replicas": 1}}}}) == {1}
+    assert replicas({"kafka": {"strimzi": {"create": {"enabled": True, "replicas": 5}}}}) == {3}
+    assert replicas({}) == {3}
+    assert replicas({"kafka": {"topics": {"replicas": 2}}}) == {2}
+
+
+def test_shared_postgres_layout_one_cluster_a_database_per_service() -> None:
+    t = tenant({"postgres": {"cloudnativepg": {"layout": "Shared"}}})
+    objs = render_tenant(t)
+    [cluster] = by_kind(objs, "Cluster").values()
+    assert cluster["metadata"]["name"] == "mint-db"
+    databases = by_kind(objs, "Database")
+    assert {d["spec"]["name"] for d in databases.values()} == set(catalog.DATABASE_SERVICES)
+    assert all(d["spec"]["cluster"] == {"name": "mint-db"} for d in databases.values())
+    assert all(d["spec"]["databaseReclaimPolicy"] == "retain" for d in databases.values())
+    roles = {r["name"]: r["passwordSecret"]["name"] for r in cluster["spec"]["managed"]["roles"]}
+    assert roles["audit_owner"] == "mint-db-audit-owner" and roles["audit"] == "mint-db-audit"
+    secrets = {s["metadata"]["name"] for s in render_initial_secrets(t, datetime.now(UTC))}
+    assert set(roles.values()) <= secrets  # the operator generates every role's password
+    env = env_of(by_kind(objs, "Deployment")["mint-audit"])
+    assert env["MINT_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "mint-db-audit"
+    owner = env["MINT_MIGRATIONS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    assert owner == "mint-db-audit-owner"
+
+
+def test_limits_of_a_deleted_mintlimits_are_kept() -> None:
+    t = tenant()
+    written = render_limits_configmap(t, limits(7, fraud={"reviewThreshold": 40}))
+    kept = kept_limits_document(written)
+    assert kept is not None and kept["version"] == "7" and kept["fraud"]["review_threshold"] == 40
+    again = render_limits_configmap(t, None, kept)
+    assert again["data"] == written["data"]
+    assert kept_limits_document(render_limits_configmap(t, None)) is None  # defaults: nothing kept

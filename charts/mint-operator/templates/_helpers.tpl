@@ -40,7 +40,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [minttenants/status, mintlimits/status]
   verbs: [get, patch, update]
 - apiGroups: [""]
-  resources: [configmaps, secrets, services, serviceaccounts]
+  resources: [configmaps, services, serviceaccounts]
   verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [""]
   resources: [pods]
@@ -67,9 +67,31 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [kafkatopics, kafkas, kafkanodepools]
   verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [postgresql.cnpg.io]
-  resources: [clusters]
+  resources: [clusters, databases]
   verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [kopf.dev]
   resources: [kopfpeerings]
   verbs: [get, list, watch, patch]
+{{- end -}}
+
+
+{{/* Secrets: bound where the operator serves tenants, never cluster-wide unless asked. */}}
+{{- define "mint-operator.secretRules" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, patch, update, delete]
+{{- end -}}
+
+{{/* "1" when the operator may watch Secrets wherever it watches tenants. */}}
+{{- define "mint-operator.secretsEverywhere" -}}
+{{- if or .Values.watchNamespaces .Values.clusterWideSecrets -}}1{{- else -}}0{{- end -}}
+{{- end -}}
+
+{{/* Namespaces whose Secrets the operator manages (RoleBindings). */}}
+{{- define "mint-operator.secretNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- join "," .Values.watchNamespaces -}}
+{{- else if not .Values.clusterWideSecrets -}}
+{{- join "," .Values.secretNamespaces -}}
+{{- end -}}
 {{- end -}}

@@ -1,5 +1,5 @@
 {{- define "mint.tenantName" -}}
-{{- default .Release.Name .Values.tenant.name | trunc 40 | trimSuffix "-" -}}
+{{- default .Release.Name .Values.tenant.name | trunc 33 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "mint.labels" -}}

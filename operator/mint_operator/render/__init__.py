@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from mint_operator import catalog
 from mint_operator.render.kafka import render_kafka_cluster, render_topics
 from mint_operator.render.limits import render_limits_configmap
 from mint_operator.render.network import (
@@ -14,10 +13,10 @@ from mint_operator.render.network import (
     render_network_policy,
     render_redis_network_policy,
 )
-from mint_operator.render.postgres import render_clusters
+from mint_operator.render.postgres import database_services, operator_made_roles, render_clusters
 from mint_operator.render.redis import render_redis
 from mint_operator.render.secrets import (
-    db_runtime_secret,
+    db_role_secret,
     internal_token_secret,
     signing_keys_secret,
 )
@@ -38,11 +37,12 @@ def render_tenant(
     limits: Mapping[str, Any] | None = None,
     secret_digests: Mapping[str, str] | None = None,
     limits_role: str = DEFAULT_LIMITS_ROLE,
+    kept_limits: Mapping[str, Any] | None = None,
 ) -> list[Obj]:
     """Every object applied (server-side apply) for a tenant, in apply order: configuration
     first, then data stores, then workloads, then the network around them."""
     digests = secret_digests or {}
-    out: list[Obj] = [render_limits_configmap(t, limits)]
+    out: list[Obj] = [render_limits_configmap(t, limits, kept_limits)]
     out += render_service_accounts(t, limits_role)
     out += render_kafka_cluster(t)
     out += render_topics(t)
@@ -68,7 +68,11 @@ def render_initial_secrets(t: Tenant, now: datetime) -> list[Obj]:
     if t.is_enabled("auth"):
         out.append(signing_keys_secret(t, now))
     if t.postgres_mode == "cloudnativepg":
-        out += [db_runtime_secret(t, s) for s in catalog.SEPARATE_OWNER_SERVICES if t.is_enabled(s)]
+        out += [
+            db_role_secret(t, s, role)
+            for s in database_services(t)
+            for role in operator_made_roles(t, s)
+        ]
     return out
 
 

@@ -13,6 +13,13 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 TENANT_LABEL = "mint.dev/tenant"
 TENANT_NS_LABEL = "mint.dev/tenant-namespace"
 CONFIG_HASH = "mint.dev/config-hash"
+#: On what holds data: the uid of the tenant that last applied it. A different uid on an
+#: object of ours means a tenant of the same name was re-created and adopts it.
+TENANT_UID = "mint.dev/tenant-uid"
+#: Kinds that hold data: under ``deletionPolicy: Retain`` they carry no ownerReference.
+DATA_KINDS: frozenset[str] = frozenset(
+    {"Cluster", "Database", "Kafka", "KafkaNodePool", "KafkaTopic"}
+)
 
 
 def selector_labels(t: Tenant, component: str) -> dict[str, str]:
@@ -59,16 +66,32 @@ def meta(
     *,
     namespace: str | None = None,
     annotations: dict[str, str] | None = None,
+    holds_data: bool = False,
 ) -> Obj:
     """Metadata of a child: owned by the tenant when it lives in the tenant's namespace (the
-    garbage collector removes it); elsewhere only labelled (the finalizer removes it)."""
+    garbage collector removes it) unless it holds data and the tenant retains data; elsewhere
+    only labelled (the finalizer removes it under ``deletionPolicy: Delete``)."""
     ns = namespace or t.namespace
     out: Obj = {"name": name, "namespace": ns, "labels": labels(t, component)}
-    if ns == t.namespace and t.uid:
+    if ns == t.namespace and t.uid and not (holds_data and t.retains_data):
         out["ownerReferences"] = [owner_reference(t)]
-    if annotations:
-        out["annotations"] = annotations
+    notes = dict(annotations or {})
+    if holds_data and t.uid:
+        notes[TENANT_UID] = t.uid
+    if notes:
+        out["annotations"] = notes
     return out
+
+
+def owner_of(obj: Obj) -> tuple[str, str] | None:
+    """(namespace, name) of the tenant an object is labelled for; None when not ours."""
+    object_labels = (obj.get("metadata") or {}).get("labels") or {}
+    if object_labels.get(MANAGED_BY) != catalog.FIELD_MANAGER:
+        return None
+    tenant, namespace = object_labels.get(TENANT_LABEL), object_labels.get(TENANT_NS_LABEL)
+    if not tenant or not namespace:
+        return None
+    return str(namespace), str(tenant)
 
 
 def obj(api_version: str, kind: str, metadata: Obj, **rest: Any) -> Obj:

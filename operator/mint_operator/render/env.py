@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mint_operator import catalog
+from mint_operator.render.postgres import owner_role, role_secret
 from mint_operator.spec import Obj, Tenant, dig
 
 
@@ -28,15 +29,13 @@ def database_env(t: Tenant, service: str) -> list[Obj]:
         if separate:
             env.append(_secret("MINT_MIGRATIONS_DATABASE_URL", secret, f"{service}-owner"))
         return env
-    cluster = t.db_cluster(service)
+    # audit: the owner role runs migrations; the runtime role (INSERT/SELECT only, granted by
+    # migrations) serves
+    env = [_secret("MINT_DATABASE_URL", role_secret(t, service, service), "uri")]
     if separate:
-        # `<cluster>-app` belongs to the database owner (runs migrations); the runtime role's
-        # credentials live in `<cluster>-runtime` (INSERT/SELECT only, granted by migrations).
-        return [
-            _secret("MINT_DATABASE_URL", f"{cluster}-runtime", "uri"),
-            _secret("MINT_MIGRATIONS_DATABASE_URL", f"{cluster}-app", "uri"),
-        ]
-    return [_secret("MINT_DATABASE_URL", f"{cluster}-app", "uri")]
+        owner = role_secret(t, service, owner_role(service))
+        env.append(_secret("MINT_MIGRATIONS_DATABASE_URL", owner, "uri"))
+    return env
 
 
 def _kafka_env(t: Tenant) -> Obj:
@@ -68,6 +67,7 @@ def service_env(t: Tenant, service: str) -> list[Obj]:
         _value("MINT_AUTH_URL", f"http://{t.child('auth')}:{catalog.HTTP_PORTS['auth']}"),
         _value("MINT_TRUSTED_PROXIES", dig(t.spec, "trustedProxies", "")),
         _kafka_env(t),
+        _value("MINT_KAFKA_PREFIX", t.kafka_prefix),
         _redis_env(t),
         _secret("MINT_INTERNAL_TOKEN", t.internal_token_secret, "token"),
     ]

@@ -1,5 +1,6 @@
 """Strimzi: a KafkaTopic (``kafka.strimzi.io/v1``) per events.md topic and its DLQ, in the Kafka
-cluster's namespace; optionally the Kafka and its KafkaNodePool (KRaft, combined roles)."""
+cluster's namespace; optionally the Kafka and its KafkaNodePool (KRaft, combined roles). Topic
+names carry the tenant's prefix (``MINT_KAFKA_PREFIX``), so tenants can share one Kafka."""
 
 from __future__ import annotations
 
@@ -22,21 +23,26 @@ def topic_partitions(t: Tenant) -> dict[str, int]:
 
 
 def topic_resource_name(t: Tenant, topic: str) -> str:
-    return t.child(topic.replace(".", "-"))
+    return f"{t.kafka_object_prefix}-{topic.replace('.', '-')}"
 
 
 def render_topics(t: Tenant) -> list[Obj]:
     if t.kafka_mode != "strimzi":
         return []
-    replicas = int(dig(t.spec, "kafka.topics.replicas", 3))
+    replicas = t.topic_replicas
     config = dict(dig(t.spec, "kafka.topics.config", {}) or {})
     if replicas > 1:
         config.setdefault("min.insync.replicas", min(2, replicas))
     out = []
     for topic, partitions in topic_partitions(t).items():
-        m = meta(t, topic_resource_name(t, topic), "kafka", namespace=t.kafka_namespace)
+        name = topic_resource_name(t, topic)
+        m = meta(t, name, "kafka", namespace=t.kafka_namespace, holds_data=True)
         m["labels"]["strimzi.io/cluster"] = t.kafka_cluster
-        spec: Obj = {"topicName": topic, "partitions": partitions, "replicas": replicas}
+        spec: Obj = {
+            "topicName": t.kafka_prefix + topic,
+            "partitions": partitions,
+            "replicas": replicas,
+        }
         if config:
             spec["config"] = config
         out.append(obj(STRIMZI, "KafkaTopic", m, spec=spec))
@@ -46,33 +52,31 @@ def render_topics(t: Tenant) -> list[Obj]:
 def render_kafka_cluster(t: Tenant) -> list[Obj]:
     """The Kafka + KafkaNodePool when ``kafka.strimzi.create.enabled``."""
     create = dig(t.spec, "kafka.strimzi.create", {}) or {}
-    if t.kafka_mode != "strimzi" or not create.get("enabled"):
+    if not t.kafka_creates_cluster:
         return []
     replicas = int(create.get("replicas", 1))
     ns = t.kafka_namespace
-    pool_meta = meta(t, f"{t.kafka_cluster}-pool", "kafka", namespace=ns)
+    pool_meta = meta(t, f"{t.kafka_cluster}-pool", "kafka", namespace=ns, holds_data=True)
     pool_meta["labels"]["strimzi.io/cluster"] = t.kafka_cluster
-    pool = obj(
-        STRIMZI,
-        "KafkaNodePool",
-        pool_meta,
-        spec={
-            "replicas": replicas,
-            "roles": ["controller", "broker"],
-            "storage": {
-                "type": "jbod",
-                "volumes": [
-                    {
-                        "id": 0,
-                        "type": "persistent-claim",
-                        "size": str(create.get("storageSize", "10Gi")),
-                        "deleteClaim": False,
-                        "kraftMetadata": "shared",
-                    }
-                ],
-            },
+    pool_spec: Obj = {
+        "replicas": replicas,
+        "roles": ["controller", "broker"],
+        "storage": {
+            "type": "jbod",
+            "volumes": [
+                {
+                    "id": 0,
+                    "type": "persistent-claim",
+                    "size": str(create.get("storageSize", "10Gi")),
+                    "deleteClaim": False,
+                    "kraftMetadata": "shared",
+                }
+            ],
         },
-    )
+    }
+    if create.get("resources"):
+        pool_spec["resources"] = create["resources"]
+    pool = obj(STRIMZI, "KafkaNodePool", pool_meta, spec=pool_spec)
     rf = min(3, replicas)
     kafka_spec: Obj = {
         "listeners": [
@@ -97,7 +101,7 @@ def render_kafka_cluster(t: Tenant) -> list[Obj]:
     kafka = obj(
         STRIMZI,
         "Kafka",
-        meta(t, t.kafka_cluster, "kafka", namespace=ns),
+        meta(t, t.kafka_cluster, "kafka", namespace=ns, holds_data=True),
         spec={"kafka": kafka_spec, "entityOperator": {"topicOperator": {}}},
     )
     return [pool, kafka]

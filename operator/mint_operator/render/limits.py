@@ -56,11 +56,33 @@ def limits_yaml(doc: Mapping[str, Any]) -> str:
     return header + yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False)
 
 
-def render_limits_configmap(t: Tenant, limits: Mapping[str, Any] | None) -> Obj:
-    doc = limits_document(limits)
-    m = meta(
-        t, t.limits_configmap, "limits", annotations={"mint.dev/limits-version": doc["version"]}
-    )
+LIMITS_VERSION = "mint.dev/limits-version"
+
+
+def kept_limits_document(configmap: Mapping[str, Any] | None) -> Obj | None:
+    """The limits a ConfigMap holds when they came from a MintLimits (not the defaults): what
+    stays applied after that MintLimits is deleted. None for defaults or an unreadable file."""
+    if configmap is None:
+        return None
+    annotations = (configmap.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(LIMITS_VERSION, DEFAULT_VERSION) == DEFAULT_VERSION:
+        return None
+    try:
+        doc = yaml.safe_load(((configmap.get("data") or {}).get(catalog.LIMITS_FILE_NAME)) or "")
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict) or not {"version", "currency", "tiers", "fraud"} <= set(doc):
+        return None
+    return doc
+
+
+def render_limits_configmap(
+    t: Tenant, limits: Mapping[str, Any] | None, kept: Mapping[str, Any] | None = None
+) -> Obj:
+    """From the MintLimits; without one, the ``kept`` document (the last applied limits of a
+    deleted MintLimits) or the defaults."""
+    doc = dict(kept) if limits is None and kept is not None else limits_document(limits)
+    m = meta(t, t.limits_configmap, "limits", annotations={LIMITS_VERSION: str(doc["version"])})
     return obj("v1", "ConfigMap", m, data={catalog.LIMITS_FILE_NAME: limits_yaml(doc)})
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mint_operator.render.common import meta, obj
-from mint_operator.render.postgres import runtime_secret, runtime_uri
+from mint_operator.render.postgres import role_secret, role_uri
 from mint_operator.spec import Obj, Tenant, dig
 
 KID_FORMAT = "%Y%m%d%H%M%S"
@@ -100,17 +100,18 @@ def internal_token_secret(t: Tenant) -> Obj:
     )
 
 
-def db_runtime_secret(t: Tenant, service: str) -> Obj:
-    """The runtime role of a service whose migrations run as a separate owner (audit)."""
+def db_role_secret(t: Tenant, service: str, role: str) -> Obj:
+    """A database login role's credentials: audit's runtime role beside its owner, or, in the
+    shared layout, every service's roles."""
     password = random.token_hex(24)
     return obj(
         "v1",
         "Secret",
-        meta(t, runtime_secret(t, service), f"{service}-db"),
+        meta(t, role_secret(t, service, role), f"{service}-db"),
         type="kubernetes.io/basic-auth",
         data={
-            "username": b64(service),
+            "username": b64(role),
             "password": b64(password),
-            "uri": b64(runtime_uri(t, service, password)),
+            "uri": b64(role_uri(t, service, role, password)),
         },
     )

@@ -104,7 +104,13 @@ class Observed:
     deployments: dict[str, Obj | None] = field(default_factory=dict)
     dependencies: dict[str, dict[str, Obj | None]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: (reason, message) of each dependency whose CRDs the API server does not serve
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    #: "Kind/namespace/name" of what holds data and outlives the tenant (deletionPolicy Retain)
+    retained: list[str] = field(default_factory=list)
     limits_version: str | None = None
+    limits_source: str | None = None  # MintLimits, Defaults or LastApplied
+    limits_message: str | None = None
 
 
 def condition(kind: str, ok: bool, reason: str, message: str, generation: int) -> Obj:
@@ -162,7 +168,17 @@ def tenant_status(t: Tenant, seen: Observed, old: Mapping[str, Any] | None, now:
         }
         waiting += [f"{group}/{n}" for n in not_ready]
     g = t.generation
-    if seen.errors:
+    if seen.missing:
+        reason = seen.missing[0][0]
+        msg = "; ".join(message for _, message in seen.missing)
+        conds = [
+            condition("Ready", False, reason, msg, g),
+            condition(
+                "Progressing", False, reason, "waiting for the dependency to be installed", g
+            ),
+            condition("Degraded", True, reason, msg, g),
+        ]
+    elif seen.errors:
         conds = [
             condition("Ready", False, "ReconcileFailed", "; ".join(seen.errors), g),
             condition("Progressing", False, "ReconcileFailed", "apply failed; retrying", g),
@@ -203,4 +219,8 @@ def tenant_status(t: Tenant, seen: Observed, old: Mapping[str, Any] | None, now:
     }
     if seen.limits_version is not None:
         out["limitsVersion"] = seen.limits_version
+    if seen.limits_source is not None:
+        out["limits"] = {"source": seen.limits_source, "message": seen.limits_message or ""}
+    out["deletionPolicy"] = t.deletion_policy
+    out["retained"] = sorted(seen.retained)
     return out

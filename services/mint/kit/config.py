@@ -95,6 +95,9 @@ class KitSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     #: Kafka consumer groups are ``<prefix>.<service>.<group>`` (tests isolate theirs with it).
     consumer_group_prefix: str = "mint"
+    #: Before every topic and consumer group name on the wire (``kit.events.topics.kafka_name``):
+    #: tenants sharing one Kafka (platform.md); empty in ``make dev``.
+    kafka_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$", max_length=160)
     consumer_backoff_seconds: float = Field(default=0.5, ge=0)
     kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import structlog
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from mint.kit.events.cloudevents import Event, HeaderList, MalformedEvent, header_dict
 from mint.kit.events.contract import Contract
 from mint.kit.events.tables import PROCESSED_EVENTS
-from mint.kit.events.topics import dlq_topic, ensure_topics
+from mint.kit.events.topics import catalogue_name, dlq_topic, ensure_topics, kafka_name
 from mint.kit.telemetry import (
     CONSUMER_DLQ,
     CONSUMER_FAILED,
@@ -117,7 +117,9 @@ class ConsumerRunner:
         self.db = db
         self.spec = spec
         self.settings = settings
-        self.group_id = f"{settings.consumer_group_prefix}.{service}.{spec.group}"
+        self.group_id = kafka_name(
+            settings.kafka_prefix, f"{settings.consumer_group_prefix}.{service}.{spec.group}"
+        )
         self._extra_config = dict(consumer_config or {})
         self._producer: Producer | None = None
         self._tracer = get_tracer("mint.events")
@@ -128,7 +130,7 @@ class ConsumerRunner:
         if not self._ensure_topics(stop):
             return
         consumer = Consumer(self._consumer_config())
-        consumer.subscribe(list(self.spec.subscribed))
+        consumer.subscribe(self._wire(self.spec.subscribed))
         log.info("consumer_started", group=self.group_id, topics=list(self.spec.subscribed))
         try:
             while not stop.is_set():
@@ -171,7 +173,9 @@ class ConsumerRunner:
         while not stop.is_set():
             try:
                 ensure_topics(
-                    self.settings.kafka_bootstrap_servers, self.spec.subscribed, timeout=10
+                    self.settings.kafka_bootstrap_servers,
+                    self._wire(self.spec.subscribed),
+                    timeout=10,
                 )
                 return True
             except KafkaException as exc:
@@ -181,6 +185,9 @@ class ConsumerRunner:
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         return False
+
+    def _wire(self, topics: Sequence[str]) -> list[str]:
+        return [kafka_name(self.settings.kafka_prefix, topic) for topic in topics]
 
     def _on_poll_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._PARTITION_EOF:
@@ -215,9 +222,9 @@ class ConsumerRunner:
 
     def process(self, msg: Message, stop: threading.Event) -> None:
         """Handle one message: effect once, retries with backoff, then the DLQ."""
-        topic = msg.topic() or ""
+        topic = catalogue_name(self.settings.kafka_prefix, msg.topic() or "")
         try:
-            event = Event.from_message(msg)
+            event = replace(Event.from_message(msg), topic=topic)
             action = self.spec.bind(event)
         except MalformedEvent as exc:
             log.warning(
@@ -300,7 +307,7 @@ class ConsumerRunner:
     ) -> None:
         """Copy the message to ``<topic>.dlq`` (original headers + ``mint_error``,
         ``mint_attempts``); retried until delivered, as the offset must not move before."""
-        topic = msg.topic() or ""
+        topic = catalogue_name(self.settings.kafka_prefix, msg.topic() or "")
         original = header_dict(msg.headers())
         headers: HeaderList = [
             (k, v.encode()) for k, v in original.items() if not k.startswith("mint_")
@@ -314,7 +321,7 @@ class ConsumerRunner:
         ]
         delay = 0.5
         while True:
-            error = self._produce_dlq(dlq_topic(topic), msg, headers)
+            error = self._produce_dlq(self._wire([dlq_topic(topic)])[0], msg, headers)
             if error is None:
                 break
             log.warning("consumer_dlq_publish_failed", group=self.group_id, error=error)

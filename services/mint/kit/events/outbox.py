@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from mint.kit.events.cloudevents import build_headers, encode_data, to_json_data
 from mint.kit.events.contract import Contract
 from mint.kit.events.tables import OUTBOX
-from mint.kit.events.topics import ensure_topics
+from mint.kit.events.topics import ensure_topics, kafka_name
 from mint.kit.telemetry import (
     OUTBOX_BACKLOG,
     OUTBOX_PARKED,
@@ -499,7 +499,7 @@ class OutboxRelay:
                 batch.delivered(_rid, err, msg)
 
             try:
-                self._produce_one(producer, row, headers, on_delivery)
+                self._produce_one(producer, self._wire(row.topic), row, headers, on_delivery)
             except (KafkaException, BufferError) as exc:
                 batch.results[row.id] = str(exc)
                 failed_span = batch.spans.pop(row.id)
@@ -520,11 +520,11 @@ class OutboxRelay:
         return batch.results
 
     @staticmethod
-    def _produce_one(producer: Producer, row: Row[Any], headers: Any, cb: Any) -> None:
+    def _produce_one(producer: Producer, topic: str, row: Row[Any], headers: Any, cb: Any) -> None:
         for _ in range(50):
             try:
                 producer.produce(
-                    row.topic,
+                    topic,
                     value=encode_data(row.data),
                     key=row.key.encode("utf-8"),
                     headers=headers,
@@ -576,7 +576,7 @@ class OutboxRelay:
         unusable: dict[str, str] = {}
         for topic in sorted(topics - self._known_topics):
             try:
-                ensure_topics(self.settings.kafka_bootstrap_servers, [topic], timeout=5)
+                ensure_topics(self.settings.kafka_bootstrap_servers, [self._wire(topic)], timeout=5)
             except KafkaException as exc:
                 if not self._reachable():
                     raise
@@ -584,6 +584,9 @@ class OutboxRelay:
             else:
                 self._known_topics.add(topic)
         return unusable
+
+    def _wire(self, topic: str) -> str:
+        return kafka_name(self.settings.kafka_prefix, topic)
 
     def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None

@@ -22,6 +22,18 @@ def dlq_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
+def kafka_name(prefix: str, name: str) -> str:
+    """A topic or consumer group name as it is on the wire: the tenant's ``MINT_KAFKA_PREFIX``
+    before the catalogue's name (platform.md: tenants share one Kafka). The one place where the
+    prefix is applied; everything above it speaks catalogue names."""
+    return prefix + name
+
+
+def catalogue_name(prefix: str, wire_name: str) -> str:
+    """The inverse of :func:`kafka_name` for a name read off the wire."""
+    return wire_name[len(prefix) :] if prefix and wire_name.startswith(prefix) else wire_name
+
+
 def partitions_for(topic: str) -> int:
     if topic.endswith(DLQ_SUFFIX):
         return DLQ_PARTITIONS

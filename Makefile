@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto' 2>/dev/null)
 
-.PHONY: dev test lint protos install clean fmt mutation
+.PHONY: dev test lint protos install clean fmt mutation bench chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)

@@ -20,6 +20,10 @@ from mint.infra import EmbeddedInfra, InfraEndpoints
 
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
 
+# The platform started like `make dev` (fixture ``platform``): one per session, for tests/e2e and
+# tests/browser alike.
+pytest_plugins = ["tests.e2e.running_platform"]
+
 
 @pytest.fixture(scope="session")
 def embedded_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInfra]:

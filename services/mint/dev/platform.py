@@ -46,6 +46,7 @@ RUNNER_OWNED_SETTINGS = frozenset(
         "MINT_GRPC_PORT",
         *(f"MINT_{service.upper()}_GRPC" for service in SERVICE_NAMES),
         "MINT_PUBLIC_URL",
+        "MINT_GATEWAY_URL",
         "MINT_AUTH_URL",
         "MINT_DATABASE_URL",
         "MINT_KAFKA_BOOTSTRAP_SERVERS",
@@ -193,6 +194,7 @@ class Platform:
                 "MINT_REDIS_URL": self.infra.redis_url,
                 "MINT_INTERNAL_TOKEN": self.internal_token(),
                 "MINT_PUBLIC_URL": f"http://localhost:{self.gateway_port}",
+                "MINT_GATEWAY_URL": self.gateway_url,  # web calls the public APIs through it
                 "MINT_AUTH_URL": f"http://127.0.0.1:{self.http_ports.get('auth', 4001)}",
                 "PYTHONUNBUFFERED": "1",
             }

@@ -21,6 +21,8 @@ from starlette.routing import Route
 
 from mint.dev.gateway import create_gateway
 
+INTERNAL_TOKEN = "gateway-test-internal-token"
+
 
 def _echo(request: Request) -> JSONResponse:
     return JSONResponse(
@@ -28,6 +30,7 @@ def _echo(request: Request) -> JSONResponse:
             "method": request.method,
             "raw_path": request.scope["raw_path"].decode("latin-1"),
             "x_forwarded_for": request.headers.get("x-forwarded-for"),
+            "edge_headers": sorted(h for h in request.headers if h.startswith("x-mint-")),
         }
     )
 
@@ -41,7 +44,7 @@ def gateway_url() -> Iterator[str]:
     servers: list[uvicorn.Server] = []
     try:
         base = _serve(upstream, servers)
-        yield _serve(create_gateway({"wallet": base}), servers)
+        yield _serve(create_gateway({"wallet": base}, internal_token=INTERNAL_TOKEN), servers)
     finally:
         for server in servers:
             server.should_exit = True
@@ -94,6 +97,28 @@ def test_the_gateway_is_the_edge_a_clients_forwarded_for_is_not_believed(gateway
     )
     assert r.status_code == 200
     assert r.json()["x_forwarded_for"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("proof", "named", "seen"),
+    [
+        (INTERNAL_TOKEN, "198.51.100.23", "198.51.100.23"),  # web, for its visitor
+        (INTERNAL_TOKEN, "2001:db8::5", "2001:db8::5"),
+        ("not-the-token", "198.51.100.23", "127.0.0.1"),  # anyone else's claim: ignored
+        (None, "198.51.100.23", "127.0.0.1"),
+        (INTERNAL_TOKEN, "not an address", "127.0.0.1"),
+    ],
+)
+def test_a_first_party_app_names_its_visitor_with_the_internal_token(
+    gateway_url: str, proof: str | None, named: str, seen: str
+) -> None:
+    headers = {"X-Mint-Forwarded-For": named, "X-Forwarded-For": "203.0.113.7"}
+    if proof is not None:
+        headers["X-Mint-Internal-Token"] = proof
+    r = httpx.get(gateway_url + "/api/v1/wallet/x", headers=headers)
+    assert r.status_code == 200
+    assert r.json()["x_forwarded_for"] == seen
+    assert r.json()["edge_headers"] == []  # the token and the claim never reach a service
 
 
 def _raw_get(base_url: str, raw_path: str) -> tuple[int, str]:

@@ -6,7 +6,9 @@ the body streams, before any of it past the bound reaches a service)."""
 from __future__ import annotations
 
 import contextlib
+import hmac
 import http.cookiejar
+import ipaddress
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
@@ -21,6 +23,7 @@ from mint.kit.bodies import BodyLimitMiddleware, BodyLimits
 from mint.kit.catalog import ROUTES
 from mint.kit.config import KitSettings
 from mint.kit.errors import problem_body
+from mint.kit.security import FORWARDED_FOR, FORWARDED_FOR_PROOF
 
 HOP_BY_HOP = frozenset(
     {
@@ -51,10 +54,16 @@ def route_for(path: str) -> str | None:
     return best[1] if best else None
 
 
-def create_gateway(upstreams: Mapping[str, str], *, limits: BodyLimits | None = None) -> Starlette:
+def create_gateway(
+    upstreams: Mapping[str, str],
+    *,
+    limits: BodyLimits | None = None,
+    internal_token: str | None = None,
+) -> Starlette:
     """``upstreams``: service name → base URL (``http://127.0.0.1:4001``); ``limits``: the body
     bounds, by default those of the environment (``MINT_MAX_BODY_BYTES``,
-    ``MINT_MAX_UPLOAD_BYTES``), as the services read them."""
+    ``MINT_MAX_UPLOAD_BYTES``), as the services read them; ``internal_token``: the proof with
+    which web names the visitor it calls for (``X-Mint-Forwarded-For``)."""
     limits = limits or BodyLimits.from_settings(KitSettings.load())
     # A proxy must never keep cookies: a jar that refuses every cookie, so one user's
     # Set-Cookie is passed through to that user only and never replayed upstream for another.
@@ -81,12 +90,16 @@ def create_gateway(upstreams: Mapping[str, str], *, limits: BodyLimits | None = 
                 status_code=404,
                 media_type="application/problem+json",
             )
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
         # The gateway is the edge: what a client claims in X-Forwarded-For is not believed,
-        # so the services (which trust the gateway) see the real peer and nothing else.
-        peer = request.client.host if request.client else "127.0.0.1"
-        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-        headers.append(("x-forwarded-for", peer))
+        # so the services (which trust the gateway) see the real peer and nothing else — or
+        # the visitor a first-party app (web) names with the internal token as proof.
+        visitor = _client_address(request, internal_token)
+        headers = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() not in HOP_BY_HOP and k.lower() not in _EDGE_ONLY
+        ]
+        headers.append(("x-forwarded-for", visitor))
         headers.append(("x-forwarded-host", request.headers.get("host", "")))
         headers.append(("x-forwarded-proto", request.url.scheme))
         # The path as the client sent it (still percent-encoded): decoding and re-encoding it
@@ -148,6 +161,25 @@ def create_gateway(upstreams: Mapping[str, str], *, limits: BodyLimits | None = 
     # 405 as problem+json.
     app.router.default = request_response(proxy)
     return app
+
+
+#: Headers for the gateway alone: never forwarded (one of them is the internal token).
+_EDGE_ONLY = frozenset({"x-forwarded-for", FORWARDED_FOR.lower(), FORWARDED_FOR_PROOF.lower()})
+
+
+def _client_address(request: Request, internal_token: str | None) -> str:
+    """The socket peer, or the visitor named by a first-party app proving itself with the
+    internal token (a well-formed IP address only)."""
+    peer = request.client.host if request.client else "127.0.0.1"
+    named, proof = request.headers.get(FORWARDED_FOR), request.headers.get(FORWARDED_FOR_PROOF)
+    if not internal_token or named is None or proof is None:
+        return peer
+    if not hmac.compare_digest(proof.encode(), internal_token.encode()):
+        return peer
+    try:
+        return str(ipaddress.ip_address(named.strip()))
+    except ValueError:
+        return peer
 
 
 #: Answers up to this size with a Content-Length are read whole; anything else (SSE, downloads,

@@ -240,7 +240,7 @@ class Platform:
 
         upstreams = {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()}
         config = uvicorn.Config(
-            create_gateway(upstreams),
+            create_gateway(upstreams, internal_token=self.internal_token()),
             host="0.0.0.0" if self.spec_ports else "127.0.0.1",
             port=self.gateway_port,
             log_config=None,

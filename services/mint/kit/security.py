@@ -194,6 +194,14 @@ def verifier_for(settings: KitSettings) -> JwksVerifier:
         return _verifiers[url]
 
 
+#: A first-party app calling the public APIs through the gateway on a visitor's behalf (web)
+#: names the visitor's address here, proven by the platform's internal token in
+#: ``FORWARDED_FOR_PROOF``; the gateway then forwards that address as the client's, so limits
+#: per client address apply to the visitor, not to the app. Anyone else's claim is ignored.
+FORWARDED_FOR = "X-Mint-Forwarded-For"
+FORWARDED_FOR_PROOF = "X-Mint-Internal-Token"
+
+
 def client_ip(request: Request, settings: KitSettings) -> str:
     """The socket peer, or the last untrusted ``X-Forwarded-For`` hop when the peer is a
     trusted proxy (``MINT_TRUSTED_PROXIES``)."""

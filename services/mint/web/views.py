@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from mint.kit.security import FORWARDED_FOR, FORWARDED_FOR_PROOF, client_ip
 from mint.kit.service import ServiceContext, wiring
 from mint.web import csrf
 from mint.web.client import Answer, ApiUnavailable
@@ -103,6 +104,7 @@ class Visit:
         margin = self.wiring.settings.refresh_margin_seconds
         if needs_refresh(tokens.access, margin):
             tokens = self._refresh(tokens)
+        kwargs["headers"] = self._forwarded(kwargs.get("headers"))
         answer = self.wiring.api.call(method, path, token=tokens.access, **kwargs)
         if answer.status == 401:
             tokens = self._refresh(tokens)
@@ -113,7 +115,21 @@ class Visit:
 
     def call_public(self, method: str, path: str, **kwargs: Any) -> Answer:
         """An API call that needs no session (sign in, reset password, …)."""
+        kwargs["headers"] = self._forwarded(kwargs.get("headers"))
         return self.wiring.api.call(method, path, **kwargs)
+
+    def _forwarded(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The visitor's address for the gateway (limits per client address — registration,
+        sign-in — count the visitor, not this app), proven by the internal token."""
+        sent = dict(headers or {})
+        settings = self.wiring.settings
+        token = settings.internal_token
+        # Only to the platform's own gateway (MINT_GATEWAY_URL, set by the dev runner): never
+        # the internal token to a public URL.
+        if token and settings.gateway_url:
+            sent[FORWARDED_FOR] = client_ip(self.request, settings)
+            sent[FORWARDED_FOR_PROOF] = token
+        return sent
 
     def require_tokens(self) -> Tokens:
         if self.tokens is None:

@@ -159,6 +159,10 @@ class TenantReconciler:
         unserved = self._missing_dependencies(t, target, seen)
         self._ensure_secrets(t, seen)
         limits = self.kube.get(catalog.API_VERSION, "MintLimits", t.namespace, t.limits_name)
+        if limits is not None and limits["metadata"].get("deletionTimestamp"):
+            # Being deleted is deleted: the API server bumps its generation (our version) when
+            # it marks it, and those limits were never what the MintLimits said.
+            limits = None
         configmap = self.kube.get("v1", "ConfigMap", t.namespace, t.limits_configmap)
         kept = None if limits is not None else kept_limits_document(configmap)
         desired = [

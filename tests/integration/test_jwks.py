@@ -167,6 +167,26 @@ def test_a_key_auth_removed_stops_verifying_once_the_cache_expires(
     assert jwks.requests == 2
 
 
+def test_a_token_verified_before_is_refused_once_its_key_is_gone(
+    verifier: JwksVerifier,
+    jwks: JwksServer,
+    clock: Clock,
+    key_a: TokenIssuer,
+    key_b: TokenIssuer,
+) -> None:
+    """The verifier remembers a verified token only as long as the keys that verified it."""
+    jwks.serving = [key_a, key_b]
+    token = key_a.token(USER)
+    assert verifier.verify(token)["sub"] == str(USER)
+    assert verifier.verify_cached(token) == verifier.verify(token)  # remembered
+    jwks.serving = [key_b]  # auth retired key A
+    clock.advance(CACHE_SECONDS)
+    assert verifier.verify_cached(token) is None  # the keys must be fetched again first
+    assert refused(verifier, token) == (401, "unknown signing key")
+    with pytest.raises(Problem):
+        verifier.verify(token, "refresh")  # and never as another type of token
+
+
 def test_unknown_kids_refetch_at_most_once_per_interval(
     verifier: JwksVerifier,
     jwks: JwksServer,

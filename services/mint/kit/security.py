@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,6 +31,8 @@ log = structlog.get_logger("mint.security")
 ISSUER = JWT_ISSUER
 AUDIENCE = JWT_AUDIENCE
 LEEWAY_SECONDS = 30
+#: How many verified tokens a process remembers (the oldest are forgotten first).
+VERIFIED_TOKENS_KEPT = 10_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -90,6 +93,8 @@ class JwksVerifier:
         self._last_attempt: float | None = None
         self._last_failed = False
         self._lock = threading.Lock()
+        #: token → (the key set it was verified with, its exp, its type, its claims)
+        self._verified: OrderedDict[str, tuple[_KeySet, float, str, dict[str, Any]]] = OrderedDict()
 
     def _fetch(self) -> _KeySet:
         resp = httpx.get(self.jwks_url, timeout=3.0)
@@ -141,13 +146,52 @@ class JwksVerifier:
     def verify(self, token: str, expected_type: str = "access") -> dict[str, Any]:
         """Return the claims of a valid token of ``expected_type`` or raise 401 (fetching the
         keys when needed: blocking I/O)."""
-        return self._decode(token, self.key_for(self._kid(token)), expected_type)
+        if (known := self._already_verified(token, expected_type)) is not None:
+            return known
+        kid = self._kid(token)
+        key = self.key_for(kid)
+        claims = self._decode(token, key, expected_type)
+        self._remember(token, expected_type, claims, kid, key)
+        return claims
 
     def verify_cached(self, token: str, expected_type: str = "access") -> dict[str, Any] | None:
         """As :meth:`verify` with the keys at hand; ``None`` when they must be fetched first
         (then call :meth:`verify` where blocking is fine). Never blocks: for the event loop."""
-        key = self.cached_key(self._kid(token))
-        return None if key is None else self._decode(token, key, expected_type)
+        if (known := self._already_verified(token, expected_type)) is not None:
+            return known
+        kid = self._kid(token)
+        key = self.cached_key(kid)
+        if key is None:
+            return None
+        claims = self._decode(token, key, expected_type)
+        self._remember(token, expected_type, claims, kid, key)
+        return claims
+
+    # A token is verified once per key set: its claims are kept until it expires (no leeway) or
+    # the keys are fetched again — whichever comes first, so a key auth removed stops
+    # verifying its tokens exactly as without this memory. A client sends the same access
+    # token for its lifetime; the RS256 check is the dearest part of an authenticated request.
+
+    def _already_verified(self, token: str, expected_type: str) -> dict[str, Any] | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        keyset, until, kind, claims = entry
+        fresh = self._fresh(self._clock())
+        if keyset is not fresh or kind != expected_type or time.time() >= until:
+            return None
+        return dict(claims)
+
+    def _remember(
+        self, token: str, expected_type: str, claims: dict[str, Any], kid: str, key: Any
+    ) -> None:
+        keyset = self._cache
+        if keyset is None or keyset.keys.get(kid) is not key:
+            return  # the keys changed meanwhile: verify it again next time
+        with self._lock:
+            self._verified[token] = (keyset, float(claims["exp"]), expected_type, dict(claims))
+            while len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
 
     @staticmethod
     def _kid(token: str) -> str:

@@ -180,7 +180,14 @@ def emit_widget(s: Session, topic: str, name: str, type: str = "widget.created")
     )
 
 
-def publish_raw(bootstrap: str, topic: str, event_id: str, type: str, name: str) -> None:
+def publish_raw(
+    bootstrap: str,
+    topic: str,
+    event_id: str,
+    type: str,
+    name: str,
+    extra_headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """Produce a CloudEvent directly (bypassing the outbox), as a redelivery would."""
     producer = Producer({"bootstrap.servers": bootstrap})
     headers = build_headers(
@@ -191,7 +198,8 @@ def publish_raw(bootstrap: str, topic: str, event_id: str, type: str, name: str)
         actor="system",
         time=datetime.now(UTC),
     )
-    producer.produce(topic, json.dumps({"name": name}).encode(), b"user-1", headers=list(headers))
+    sent = [*headers, *(extra_headers or [])]
+    producer.produce(topic, json.dumps({"name": name}).encode(), b"user-1", headers=sent)
     assert producer.flush(15) == 0
 
 
@@ -373,6 +381,34 @@ def test_failing_event_goes_to_dlq_and_the_next_is_processed(
     assert b"poisoned widget" in headers["mint_error"]
     assert json.loads(dead.value())["name"] == "bad"
     assert dead.key() == b"user-1"
+
+
+def test_a_replayed_dead_letter_failing_again_carries_only_its_new_dlq_headers(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    """A message put back from the DLQ carries the DLQ's own headers; dead-lettered again, it
+    gets fresh ones — never two ``mint_attempts`` (or a stale group) to confuse an operator."""
+    rec = Recorder()
+    db = ctx.database()
+    event_id, marker = str(uuid.uuid4()), str(uuid.uuid4())
+    ensure_topics(infra.kafka_bootstrap, [topic])
+    stale = [
+        ("mint_error", b"RuntimeError: an older failure"),
+        ("mint_attempts", b"7"),
+        ("mint_group", b"someone-else"),
+    ]
+    publish_raw(infra.kafka_bootstrap, topic, event_id, "widget.poison", "again", stale)
+    publish_raw(infra.kafka_bootstrap, topic, marker, "widget.created", "after")
+    runner = consumer(ctx, "replay", topic, rec)
+    with running(runner.run):
+        wait_until(lambda: widget_count(db, marker) == 1, what="the event after the poison")
+    (dead,) = read_all(infra.kafka_bootstrap, f"{topic}.dlq", expect=1)
+    names = [name for name, _ in dead.headers()]
+    assert names.count("mint_attempts") == names.count("mint_group") == 1, names
+    headers = dict(dead.headers())
+    assert headers["mint_attempts"] == str(ctx.settings.consumer_max_attempts).encode()
+    assert headers["mint_group"] == runner.group_id.encode()
+    assert b"poisoned widget" in headers["mint_error"]
 
 
 def count_failures(relay: OutboxRelay) -> Callable[[], int]:

@@ -35,35 +35,26 @@ class Budget:
     grpc_calls: int
 
 
-BUDGETS = {
-    # transactions, 2 database transactions: (1) the idempotency claim, the user's advisory
-    # lock, the usage sum, the row inserted already decided (PROCESSING) with its two
-    # transitions (one batched INSERT); (2) the row locked, COMPLETED, its transition, the
-    # outbox row, the stored answer. wallet, 1 transaction: the accounts (users locked) in one
-    # statement, the whole ledger write (entry, postings, balances) in one, the outbox row.
-    # kyc: the user's tier. gRPC: kyc CheckLimits, wallet Transfer.
-    # (Before this budget: transactions 13 statements in 4 transactions, wallet 12, plus a
-    # pre-ping round trip on every pooled checkout.)
-    "/transfer": Budget(
-        transactions_statements=10,
-        transactions_transactions=2,
-        wallet_statements=3,
-        wallet_transactions=1,
-        kyc_statements=1,
-        kyc_transactions=1,
-        grpc_calls=2,
-    ),
-    # the same shape: the funding account is neither locked nor written (no running balance)
-    "/topup": Budget(
-        transactions_statements=10,
-        transactions_transactions=2,
-        wallet_statements=3,
-        wallet_transactions=1,
-        kyc_statements=1,
-        kyc_transactions=1,
-        grpc_calls=2,
-    ),
-}
+#: transactions, 2 database transactions: (1) the idempotency claim, the user's advisory lock,
+#: the usage sum, the row inserted already decided (PROCESSING) with its two transitions (one
+#: batched INSERT); (2) the row locked, COMPLETED, its transition, the outbox row, the stored
+#: answer. wallet, 1 transaction: the accounts (users locked) in one statement, the whole ledger
+#: write (entry, postings, balances) in one, the outbox row. kyc: the user's tier. gRPC: kyc
+#: CheckLimits, wallet Transfer. (Before this budget: transactions 13 statements in 4
+#: transactions, wallet 12, plus a pre-ping round trip on every pooled checkout.)
+MONEY_MOVEMENT = Budget(
+    transactions_statements=10,
+    transactions_transactions=2,
+    wallet_statements=3,
+    wallet_transactions=1,
+    kyc_statements=1,
+    kyc_transactions=1,
+    grpc_calls=2,
+)
+
+#: A top-up has the transfer's shape: the funding account is neither locked nor written (no
+#: running balance).
+BUDGETS = {"/transfer": MONEY_MOVEMENT, "/topup": MONEY_MOVEMENT}
 
 
 #: The kit's background threads (mint.kit.runner): what they do is not the request's work.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,6 +21,14 @@ from mint.kit.service import ServiceContext
 from mint.kit.telemetry import HTTP_LATENCY, HTTP_REQUESTS, extract_context
 
 UNPROBED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+# Where FastAPI keeps an included route's full template (see route_template); imported once,
+# not on every request. Older FastAPI has none: its routes carry the full path.
+_route_context: Callable[[Scope], Any] | None
+try:
+    from fastapi.routing import _get_scope_effective_route_context as _route_context
+except ImportError:  # pragma: no cover
+    _route_context = None
 
 
 class TrailingSlashMiddleware:
@@ -85,12 +94,7 @@ def route_template(scope: Scope) -> str:
     route keeps its own path, e.g. ``""``); the full template is only in its per-request route
     context, which FastAPI's own telemetry reads — so does this, falling back to the route's
     path on versions without it."""
-    try:
-        from fastapi.routing import _get_scope_effective_route_context
-    except ImportError:  # pragma: no cover - older FastAPI: routes carry the full path
-        context = None
-    else:
-        context = _get_scope_effective_route_context(scope)
+    context = _route_context(scope) if _route_context is not None else None
     if context is not None:
         template = getattr(context.starlette_route, "path_format", None) or context.path_format
         if template:

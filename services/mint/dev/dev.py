@@ -7,6 +7,8 @@ import selectors
 import shutil
 import signal
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -91,11 +93,28 @@ class StopRequest:
         """After the stop: from now on stop signals are ignored (``SIG_IGN``, which Python keeps
         through its finalization too), so one arriving while the process exits does not end it
         with a signal's status instead of its own."""
+        # A signal caught by the C handler while ``signal.signal`` swaps the handler is delivered
+        # to Python after the swap, finds SIG_IGN and is reported as an "unraisable" OSError on
+        # stderr ("Signal 15 ignored due to race condition"). Ignoring it is what we asked for.
+        sys.unraisablehook = _quiet_about_ignored_stop_signals(sys.unraisablehook)
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         signal.set_wakeup_fd(self._previous_wakeup_fd)
         self._receive.close()
         self._wake.close()
+
+
+def _quiet_about_ignored_stop_signals(
+    previous: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], object]:
+    ignored = {f"Signal {int(signum)} ignored due to race condition" for signum in STOP_SIGNALS}
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> object:
+        if isinstance(unraisable.exc_value, OSError) and str(unraisable.exc_value) in ignored:
+            return None
+        return previous(unraisable)
+
+    return hook
 
 
 def run_dev(root: Path, services: list[str] | None = None, *, free_ports: bool = False) -> None:

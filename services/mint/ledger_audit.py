@@ -16,7 +16,12 @@
 * ``unmoved_has_no_entry`` — a FAILED or CANCELLED transaction (and a PENDING one: the wallet
   is called only once it is PROCESSING) has no entry;
 * ``entry_has_transaction`` — every entry that transactions could have posted has its
-  transaction.
+  transaction;
+* ``open_hold_has_review`` — every OPEN hold placed under a transaction id (a fraud review's
+  hold) belongs to that transaction while it is PENDING under review or PROCESSING after its
+  approval, and holds its amount: a hold whose transaction was cancelled, failed or completed
+  would keep the user's money out of reach forever (the flow releases or captures before it
+  settles).
 
 Which entries are the transactions service's: those whose ``transfer_id`` is a transaction id, a
 canonical UUID — the only entries anything but a test posts today (transactions' ``Transfer``
@@ -67,6 +72,7 @@ CHECKS: Final[tuple[str, ...]] = (
     "completed_not_reversed",
     "unmoved_has_no_entry",
     "entry_has_transaction",
+    "open_hold_has_review",
 )
 
 _SETTLED: Final = frozenset({"COMPLETED", "REVERSED"})
@@ -87,6 +93,9 @@ _ENTRIES_SQL: Final = """
     JOIN accounts fa ON fa.id = e.from_account_id
     JOIN accounts ta ON ta.id = e.to_account_id
 """
+
+
+_OPEN_HOLDS_SQL: Final = "SELECT hold_id, amount, currency FROM holds WHERE status = 'OPEN'"
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,10 @@ def audit(
         txns = _transactions(conn)
     with _snapshot(wallet_url) as conn:
         entries = [_Entry(**row._mapping) for row in conn.execute(text(_ENTRIES_SQL))]
+        holds = [
+            (row.hold_id, row.amount) for row in conn.execute(text(_OPEN_HOLDS_SQL))
+            if is_transaction_id(row.hold_id)
+        ]  # fmt: skip
         with Session(bind=conn) as session:
             report.counts = ledger_counts(session)
             report.violations.extend(check_invariants(session))
@@ -214,10 +227,11 @@ def audit(
     ahead = [
         UUID(tid) for tid in ours if UUID(tid) not in txns or txns[UUID(tid)].status == "PENDING"
     ]
+    held_unseen = [UUID(hold_id) for hold_id, _ in holds if UUID(hold_id) not in txns]
     later: dict[UUID, _Txn] = {}
-    if ahead:
+    if ahead or held_unseen:
         with _snapshot(transactions_url) as conn:
-            later = _transactions(conn, ahead)
+            later = _transactions(conn, ahead + held_unseen)
 
     for txn in txns.values():
         _check_transaction(report, txn, primary, reversal_of, later, stuck_after_seconds)
@@ -232,7 +246,23 @@ def audit(
         else:  # created after the first snapshot
             _check_entry(report, now, entry)
             _judge_unsettled_entry(report, now, entry)
+    for hold_id, amount in holds:
+        _check_hold(report, hold_id, amount, txns.get(UUID(hold_id)) or later.get(UUID(hold_id)))
     return report
+
+
+def _check_hold(report: LedgerAudit, hold_id: str, amount: int, txn: _Txn | None) -> None:
+    """An OPEN hold in the (later) wallet snapshot. Its transaction, read earlier, may only be
+    behind in one way: PENDING under review (the hold is placed after that commit)."""
+    if txn is None:
+        problem = "has no transaction"
+    elif txn.decision != "REVIEW" or txn.status not in _OPEN:
+        problem = f"is still open for {txn.describe()}"
+    elif txn.amount != amount:
+        problem = f"holds {amount}, not the amount of {txn.describe()}"
+    else:
+        return
+    report.violations.append(f"open_hold_has_review: hold {hold_id} {problem}")
 
 
 def _check_transaction(

@@ -15,7 +15,7 @@ from mint.dev.dev import database_owners, prepare
 from mint.dev.platform import Platform
 from mint.infra import EmbeddedInfra
 
-E2E_SERVICES = ["auth", "wallet", "transactions", "kyc", "web"]
+E2E_SERVICES = ["auth", "wallet", "transactions", "kyc", "fraud", "web"]
 
 #: The e2e platform runs with generous limits so money-path tests are not about limits; the
 #: limits tests rewrite this file (it is live) and restore it (``limits_file`` fixture).

@@ -50,10 +50,13 @@ from sqlalchemy import func, select
 from mint.contracts.admin import KycApproved, KycRejected
 from mint.contracts.auth import UserRegistered, UserVerified
 from mint.contracts.base import EventContract
+from mint.fraud import events as fraud_events
 from mint.infra import EmbeddedInfra
 from mint.kit.events import PROCESSED_EVENTS, ConsumerRunner, ConsumerSpec, build_headers
 from mint.kyc import events as kyc_events
 from mint.kyc.models import Profile
+from mint.transactions import events as txn_events
+from mint.transactions.service import SERVICE as TXN_SERVICE
 from mint.wallet import events as wallet_events
 from mint.wallet.models import Account
 from mint.wallet.service import SERVICE as WALLET_SERVICE
@@ -82,14 +85,36 @@ COORDINATOR_NOT_READY = frozenset(
 )
 
 
+#: Consumers whose duplicate and out-of-order deliveries are tested beside their service:
+#: group → (routes, the module that tests them).
+COVERED_ELSEWHERE = {
+    "fraud-transactions": (
+        {"transaction.completed", "transaction.cancelled"},
+        "tests/integration/test_fraud.py",
+    ),
+    "transactions-fraud": (
+        {"fraud.case_reviewed"},
+        "tests/integration/test_transactions_review.py, tests/e2e/test_fraud_review.py",
+    ),
+}
+
+
 def test_every_consumer_that_exists_is_covered() -> None:
-    """A new consumer (or a new route of one) needs its delivery cases here."""
+    """A new consumer (or a new route of one) needs its delivery cases here or in the module
+    ``COVERED_ELSEWHERE`` names."""
     routes = {group: {r.contract.TYPE for r in spec.routes} for group, spec in CONSUMERS.items()}
     assert routes == {
         WALLET_GROUP: {"auth.user_registered"},
         KYC_AUTH_GROUP: {"auth.user_registered", "auth.user_verified"},
         KYC_ADMIN_GROUP: {"admin.kyc_approved", "admin.kyc_rejected"},
     }
+    fraud = {spec.group: {r.contract.TYPE for r in spec.routes} for spec in fraud_events.CONSUMERS}
+    assert fraud == {"fraud-transactions": COVERED_ELSEWHERE["fraud-transactions"][0]}
+    consumers = TXN_SERVICE.consumers
+    assert callable(consumers)  # built from the wiring: its routes are read from the module
+    assert {r.contract.TYPE for r in txn_events.ROUTES} == COVERED_ELSEWHERE["transactions-fraud"][
+        0
+    ]
 
 
 # ---- delivery -------------------------------------------------------------------------------
@@ -200,7 +225,7 @@ def wait_drained(svc: RunningService, timeout: float = 60) -> None:
     """Until every consumer group of ``svc`` has committed past everything its topics hold now:
     all delivered so far is handled (a consumer commits only after its transaction)."""
     settings = svc.settings
-    for spec in svc.ctx.service.consumers:
+    for spec in svc.ctx.service.consumer_specs(svc.ctx):
         group = f"{settings.consumer_group_prefix}.{svc.ctx.service.name}.{spec.group}"
         probe = Consumer(
             {

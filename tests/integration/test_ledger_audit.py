@@ -291,6 +291,35 @@ def test_a_stuck_processing_transaction_is_reported_not_failed(env: Env) -> None
     assert_clean(env)
 
 
+def test_a_review_hold_is_open_only_while_its_transaction_waits(env: Env) -> None:
+    """A REVIEW holds its amount (services.md §3): clean while PENDING under review; a hold still
+    open once its transaction is settled, or under a transaction id no transaction has, keeps
+    money out of the user's reach — named ``open_hold_has_review``."""
+    alice, bob = env.user(30_000), env.user()
+    r = env.post(alice, "/transfer", {"recipient_id": str(bob.id), "amount": 20_001})
+    assert r.status_code == 202, r.text
+    txn_id = r.json()["id"]
+    assert_clean(env)
+    with transaction_changed(env, txn_id, status="CANCELLED"):
+        line = the_one(run_audit(env).violations, "open_hold_has_review", txn_id)
+        assert "still open" in line and "CANCELLED" in line, line
+    with transaction_changed(env, txn_id, amount=20_002):
+        line = the_one(run_audit(env).violations, "open_hold_has_review", txn_id)
+        assert "holds 20001" in line, line
+    assert (env.client.post(f"{BASE}/{txn_id}/cancel", headers=alice.headers)).status_code == 200
+    assert_clean(env)
+
+    stray = str(uuid.uuid4())
+    with env.wallet_db.session() as s:
+        wallet_actions.place_hold(s, stray, user_account(alice.id), 100)
+    try:
+        the_one(run_audit(env).violations, "open_hold_has_review", stray)
+    finally:
+        with env.wallet_db.session() as s:
+            wallet_actions.release_hold(s, stray)
+    assert_clean(env)
+
+
 # ---- under traffic ------------------------------------------------------------------------------
 
 

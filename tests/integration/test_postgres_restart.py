@@ -284,7 +284,8 @@ def consumer_groups(service: RunningService) -> list[tuple[str, list[str]]]:
     """(Kafka group id, subscribed topics) of each consumer of a running service."""
     prefix, name = service.settings.consumer_group_prefix, service.ctx.service.name
     return [
-        (f"{prefix}.{name}.{spec.group}", spec.subscribed) for spec in service.ctx.service.consumers
+        (f"{prefix}.{name}.{spec.group}", spec.subscribed)
+        for spec in service.ctx.service.consumer_specs(service.ctx)
     ]
 
 

@@ -8,6 +8,7 @@ a round trip raises the budget here, in the same commit, with the reason next to
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,11 @@ from typing import Any
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, event
 
+from mint.fraud.v1 import fraud_pb2
+from tests.fixtures.fraud_service import Fraud, fraud
 from tests.integration.transactions_env import Env, env, kyc
 
-__all__ = ["env", "kyc"]
+__all__ = ["env", "fraud", "kyc"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,11 @@ class Budget:
 #: the usage sum, the row inserted already decided (PROCESSING) with its two transitions (one
 #: batched INSERT); (2) the row locked, COMPLETED, its transition, the outbox row, the stored
 #: answer. wallet, 1 transaction: the accounts (users locked) in one statement, the whole ledger
-#: write (entry, postings, balances) in one, the outbox row. kyc: the user's tier. gRPC: kyc
-#: CheckLimits, wallet Transfer. (Before this budget: transactions 13 statements in 4
-#: transactions, wallet 12, plus a pre-ping round trip on every pooled checkout.)
+#: write (entry, postings, balances) in one, the outbox row. kyc: the user's profile (tier and
+#: country, in one read). gRPC: kyc CheckLimits, fraud ScoreTransaction (issue "transaction
+#: engine and fraud": every movement is scored; the user's country comes with CheckLimits, so
+#: no kyc GetProfile call), wallet Transfer. (Before this budget: transactions 13 statements
+#: in 4 transactions, wallet 12, plus a pre-ping round trip on every pooled checkout.)
 MONEY_MOVEMENT = Budget(
     transactions_statements=10,
     transactions_transactions=2,
@@ -49,7 +54,7 @@ MONEY_MOVEMENT = Budget(
     wallet_transactions=1,
     kyc_statements=1,
     kyc_transactions=1,
-    grpc_calls=2,
+    grpc_calls=3,
 )
 
 #: A top-up has the transfer's shape: the funding account is neither locked nor written (no
@@ -144,3 +149,38 @@ def test_a_transfer_and_a_top_up_stay_within_their_round_trip_budgets(env: Env) 
     # the counts are real: both requests did reach every database and both services
     for counts in measured.values():
         assert all(counts[key] > 0 for key in counts), counts
+
+
+#: fraud ScoreTransaction, one database transaction: the earlier assessment, the statistics and
+#: the recipient's sanction in one query, then the assessment row; a REVIEW adds its case row
+#: and the ``fraud.case_opened`` outbox row. (Plus ONE Redis round trip for a transfer's
+#: velocity window, a second only when the decision is BLOCK.)
+FRAUD_SCORE = {"ALLOW": (2, 1), "REVIEW": (4, 1)}  # (statements, transactions)
+
+
+def test_a_fraud_score_stays_within_its_round_trip_budget(fraud: Fraud) -> None:
+    stub, user = fraud.stub(), str(uuid.uuid4())
+    engines = {"fraud": fraud.service.ctx.database().engine}
+
+    def measure_score(amount: int, contact: bool) -> tuple[str, tuple[int, int]]:
+        request = fraud_pb2.ScoreRequest(
+            transaction_id=str(uuid.uuid4()),
+            type="TRANSFER",
+            user_id=user,
+            recipient_id=str(uuid.uuid4()),
+            amount=amount,
+            currency="USD",
+            recipient_is_contact=contact,
+        )
+        with RoundTrips(engines).watching() as counts:
+            decision = str(stub.ScoreTransaction(request).decision)
+        return decision, (counts["fraud_statements"], counts["fraud_transactions"])
+
+    measure_score(1, True)  # warm the caches
+    measured = dict([measure_score(7, True), measure_score(20_001, False)])  # ALLOW, REVIEW
+    print(measured)
+    assert measured.keys() == FRAUD_SCORE.keys()
+    for decision, (statements, transactions) in measured.items():
+        budget_statements, budget_transactions = FRAUD_SCORE[decision]
+        assert 0 < statements <= budget_statements, (decision, statements)
+        assert 0 < transactions <= budget_transactions, (decision, transactions)

@@ -2,7 +2,9 @@
 by the shared harness (``tests.harness.run_service``: each on its own PostgreSQL database, gRPC
 over a real socket, no relay / consumers / jobs — the tests drive recovery themselves), the real
 kyc service (``tests.fixtures.kyc_service``: its runner, its gRPC ``CheckLimits``, a live limits
-file), and real RS256 tokens verified against a JWKS served over HTTP. Imported by
+file), the real fraud service (``tests.fixtures.fraud_service``; velocity raised so that no
+money-path test is about it — its defaults send a transfer above 20 000 to REVIEW), and real
+RS256 tokens verified against a JWKS served over HTTP. Imported by
 ``test_transactions*.py`` (the ``env`` and ``kyc`` fixtures). kyc starts with generous limits;
 :meth:`Env.use_limits` changes them live."""
 
@@ -30,6 +32,7 @@ from mint.transactions.settings import Settings
 from mint.transactions.wiring import Wiring
 from mint.wallet import actions as wallet_actions
 from mint.wallet.service import SERVICE as WALLET_SERVICE
+from tests.fixtures.fraud_service import Fraud, running_fraud
 from tests.fixtures.kyc_service import INTERNAL_TOKEN, Kyc, kyc, wait_until
 from tests.fixtures.tokens import TokenIssuer
 from tests.harness import RunningService, run_service
@@ -48,6 +51,7 @@ class Env:
     service: RunningService  # transactions
     wallet: RunningService
     kyc: Kyc
+    fraud: RunningService
 
     @property
     def client(self) -> TestClient:
@@ -134,6 +138,10 @@ class Env:
             )
 
 
+def _no_velocity_limit(fraud: Fraud) -> None:
+    fraud.use_limits(velocity={"window_seconds": 3600, "max_transfers": 1_000_000})
+
+
 @dataclass(frozen=True)
 class User:
     id: uuid.UUID
@@ -145,18 +153,25 @@ GENEROUS = {"per_transaction": 10**11, "daily": 10**11, "monthly": 10**11}
 
 
 @pytest.fixture(scope="module")
-def env(embedded_infra: EmbeddedInfra, kyc: Kyc) -> Iterator[Env]:
+def env(
+    embedded_infra: EmbeddedInfra, kyc: Kyc, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
     common: dict[str, Any] = {"workers": False, "internal_token": TOKEN, "db_pool_size": 10}
+    limits_file = tmp_path_factory.mktemp("transactions-limits") / "limits.yaml"
     with (
+        running_fraud(embedded_infra, limits_file, internal_token=TOKEN) as fraud,
         run_service(WALLET_SERVICE, embedded_infra, **common) as wallet,
         run_service(
             TXN_SERVICE,
             embedded_infra,
+            limits_file=limits_file,
             wallet_grpc=wallet.grpc_target,
             kyc_grpc=kyc.grpc_target,
+            fraud_grpc=fraud.grpc_target,
             **common,
         ) as service,
     ):
-        running = Env(service, wallet, kyc)
+        _no_velocity_limit(fraud)
+        running = Env(service, wallet, kyc, fraud.service)
         running.use_limits(f"generous-{uuid.uuid4().hex[:8]}", **dict.fromkeys(TIERS, GENEROUS))
         yield running

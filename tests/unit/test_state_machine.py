@@ -299,3 +299,27 @@ def test_accounts() -> None:
     assert domain.accounts_for("TOPUP", None, a) == ("external:funding", f"user:{a}")
     assert domain.accounts_for("WITHDRAWAL", a, None) == (f"user:{a}", "external:payout")
     assert domain.accounts_for("TRANSFER", a, b) == (f"user:{a}", f"user:{b}")
+
+
+def test_a_review_is_answered_202_with_the_pending_object() -> None:
+    review = {"decision": "REVIEW", "score": 50, "rules": ["new_recipient_large"]}
+    txn = _txn(status="PENDING", fraud=review, completed_at=None)
+    assert render(Settled(txn)) == (202, _json(txn))
+    # a PENDING transaction the checks have not decided is no answer at all
+    assert domain.refusal("PENDING", None, txn.id) is None
+
+
+@pytest.mark.parametrize(
+    ("txn_type", "decision", "holds"),
+    [
+        ("TRANSFER", "REVIEW", True),
+        ("WITHDRAWAL", "REVIEW", True),
+        ("TOPUP", "REVIEW", False),  # the money comes from outside: nothing to hold
+        ("TRANSFER", "ALLOW", False),
+        ("TRANSFER", "BLOCK", False),
+        ("TRANSFER", None, False),
+    ],
+)
+def test_a_review_holds_the_payers_funds(txn_type: str, decision: str | None, holds: bool) -> None:
+    fraud = None if decision is None else {"decision": decision, "score": 0, "rules": []}
+    assert domain.holds_funds(txn_type, fraud) is holds

@@ -65,13 +65,13 @@ def test_limited_user_is_the_sender_or_the_topup_recipient() -> None:
 
 
 def _reply(**fields: object) -> SimpleNamespace:
-    base = {"allowed": False, "violated": "none", "remaining": 0, "limit_value": 0}
+    base = {"allowed": False, "violated": "none", "remaining": 0, "limit_value": 0, "country": ""}
     return SimpleNamespace(**{**base, **fields})
 
 
 def test_decision_from_kyc_reply() -> None:
-    assert decision_from_reply(_reply(allowed=True, remaining=700)) == LimitDecision(
-        allowed=True, remaining=700
+    assert decision_from_reply(_reply(allowed=True, remaining=700, country="DE")) == LimitDecision(
+        allowed=True, remaining=700, country="DE"
     )
     refused = decision_from_reply(_reply(violated="daily", limit_value=10_000, remaining=2_500))
     assert refused == LimitDecision(False, "daily", 10_000, 2_500)

@@ -111,7 +111,7 @@ class ServiceProcess:
             from mint.kit.events import OutboxRelay
 
             workers.append(("outbox-relay", OutboxRelay(ctx.database(), ctx.settings).run))
-        for spec in service.consumers:
+        for spec in service.consumer_specs(ctx):
             from mint.kit.events import ConsumerRunner
 
             runner = ConsumerRunner(

@@ -120,7 +120,9 @@ class Service:
     metadata: MetaData | None = None  # None: no database
     migrations_dir: Path | None = None
     grpc_servicers: Sequence[GrpcServicer] = ()
-    consumers: Sequence[ConsumerSpec] = ()
+    # its consumer groups; a function of the context when handlers need the service's wiring
+    # (transactions settles a reviewed transaction with the wallet from a fraud event)
+    consumers: Sequence[ConsumerSpec] | Callable[[ServiceContext], Sequence[ConsumerSpec]] = ()
     jobs: Sequence[Job] = ()
     # callables run once at start with the context (e.g. ensure system accounts exist)
     on_startup: Sequence[Callable[[ServiceContext], None]] = ()
@@ -132,6 +134,9 @@ class Service:
     @property
     def has_database(self) -> bool:
         return self.metadata is not None
+
+    def consumer_specs(self, ctx: ServiceContext) -> Sequence[ConsumerSpec]:
+        return self.consumers(ctx) if callable(self.consumers) else self.consumers
 
     @property
     def capabilities(self) -> Capabilities:

@@ -303,6 +303,8 @@ class LimitsDecision:
     tier: str
     currency: str
     limits_version: str
+    #: the user's KYC country ("" when not given) — the fraud check's ``user_country``
+    country: str = ""
 
 
 def _tier_of(session: Session, user_id: uuid.UUID) -> str:
@@ -339,7 +341,8 @@ def check_limits(
     domain.validate_limits_request(amount, used_today, used_this_month)
     snapshot = limits.current
     domain.check_currency(currency, snapshot.currency)
-    tier = _tier_of(session, user_id)
+    profile = store.get_profile(session, user_id)  # none yet: UNVERIFIED, no country
+    tier = profile.tier if profile is not None else domain.UNVERIFIED
     values = snapshot.for_tier(tier)
     return LimitsDecision(
         check=domain.check_limits(values, amount, used_today, used_this_month),
@@ -347,4 +350,5 @@ def check_limits(
         tier=tier,
         currency=snapshot.currency,
         limits_version=snapshot.version,
+        country=(profile.country or "") if profile is not None else "",
     )

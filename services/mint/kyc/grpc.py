@@ -65,6 +65,7 @@ def limits_message(decision: actions.LimitsDecision) -> pb.CheckLimitsResponse:
         tier=decision.tier,
         currency=decision.currency,
         limits_version=decision.limits_version,
+        country=decision.country,
     )
 
 

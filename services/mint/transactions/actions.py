@@ -1,9 +1,17 @@
 """The transactions' use cases (services.md §3): submit a money movement, cancel, read, list,
 and the recovery pass. The HTTP API, the gRPC servicer and the recovery job all call these.
 
-A money movement is claim → PENDING → checks → PROCESSING → wallet ``Transfer`` → COMPLETED |
-FAILED in two short database transactions: everything up to the decision, then the
-settlement after the wallet's answer (every transition is still recorded).
+A money movement is claim → PENDING → limits → fraud → decision, in one short database
+transaction, then by the decision:
+
+* ALLOW → PROCESSING → wallet ``Transfer`` → COMPLETED | FAILED (a second transaction);
+* BLOCK → FAILED ``fraud_blocked`` at once;
+* REVIEW → stays PENDING; the wallet holds the amount, then the review is opened
+  (``review_opened_at``, ``transaction.review_required``) and the request is answered 202.
+  The reviewer's ``fraud.case_reviewed`` settles it — APPROVE: PROCESSING → capture →
+  COMPLETED; BLOCK: release → CANCELLED — as do the sender's cancel and the review expiry
+  (release → CANCELLED). Every path that settles a review needs its hold confirmed first, so
+  a hold is never placed for a transaction already settled.
 
 Crash safety: the idempotency claim commits together with the PENDING row and the decision
 (nothing of a request is durable before that commit, so a retry starts afresh); from then on
@@ -31,8 +39,10 @@ from mint.contracts.transaction import (
     TransactionFraudBlocked,
     TransactionObject,
     TransactionReversed,
+    TransactionReviewRequired,
 )
 from mint.kit import idempotency
+from mint.kit.domain import Unavailable
 from mint.kit.events import emit
 from mint.kit.time import utcnow
 from mint.transactions import checks, domain, store
@@ -41,7 +51,13 @@ from mint.transactions.domain import Status, TxnType
 from mint.transactions.limits import limited_user
 from mint.transactions.models import Transaction
 from mint.transactions.outcomes import Render, Settled
-from mint.transactions.wallet_client import Posted, Unknown, transfer_request
+from mint.transactions.wallet_client import (
+    Declined,
+    Done,
+    HoldAnswer,
+    Posted,
+    Unknown,
+)
 
 if TYPE_CHECKING:
     from mint.transactions.wiring import Wiring
@@ -104,10 +120,11 @@ def submit(wire: Wiring, new: NewTransaction, key: str, fingerprint: str) -> Set
             decided = _decide(wire, session, txn, actor, new.client_ip)
             if decided is not None:
                 return decided
-            txn_id, request = txn.id, transfer_request(txn)
-        settled = _post(wire, txn_id, request, txn_type=new.type, actor=actor)
+        if domain.under_review(txn.fraud):
+            return _open_review(wire, txn, actor)
+        settled = _post(wire, txn, actor=actor)
         if settled is None:
-            raise domain.wallet_silent(txn_id)
+            raise domain.wallet_silent(txn.id)
         return settled
     finally:
         if gated:
@@ -138,8 +155,8 @@ def _create(
 def _decide(
     wire: Wiring, session: Session, txn: Transaction, actor: str, client_ip: str | None
 ) -> Settled | None:
-    """Checks on a locked PENDING transaction: settled, or None when it moved to PROCESSING
-    and the wallet must be called."""
+    """Checks on a locked PENDING transaction: settled, or None when the wallet must be
+    called — the transaction moved to PROCESSING, or (REVIEW) stays PENDING for its hold."""
     if domain.is_self_transfer(txn.type, txn.sender_id, txn.recipient_id):
         return _fail(wire, session, txn, actor, "self_transfer")
     seen = CheckInput(
@@ -161,7 +178,7 @@ def _decide(
             extra = limits.refusal_extra()
             return _fail(wire, session, txn, actor, domain.LIMIT_EXCEEDED, extra)
         txn.counted_at = utcnow()  # from now on it counts toward the user's usage
-        verdict = checks.score_fraud(wire.checks, session, seen)
+        verdict = checks.score_fraud(wire.checks, seen, limits)
     except CheckFailed as failed:
         log.warning("check_failed", transaction_id=str(txn.id), reason=str(failed))
         return _fail(wire, session, txn, actor, failed.failure_reason)
@@ -169,21 +186,115 @@ def _decide(
     if verdict.decision == "BLOCK":
         return _fail(wire, session, txn, actor, domain.FRAUD_BLOCKED)
     if verdict.decision == "REVIEW":
-        # The review flow (wallet Hold, 202, transaction.review_required) lands with the
-        # fraud integration; until then a scorer must not answer REVIEW.
-        raise NotImplementedError("fraud REVIEW is not supported yet")
+        return None  # PENDING under review: the hold is placed once this commits
     move(session, txn, Status.PROCESSING, actor=actor, reason="checks passed")
     return None
 
 
-def _post(wire: Wiring, txn_id: UUID, request: Any, *, txn_type: str, actor: str) -> Settled | None:
-    """Call the wallet for a PROCESSING transaction and settle it by the answer; None when the
-    answer is unknown (it stays PROCESSING)."""
-    answer = wire.wallet.post_transfer(request, txn_type)
+# ---- review ---------------------------------------------------------------------------------
+
+
+def _open_review(wire: Wiring, txn: Transaction, actor: str) -> Settled:
+    """Place a reviewed transaction's hold and open its review: the request is answered 202
+    (PENDING). A refused hold fails the transaction; no answer from the wallet raises
+    ``Unavailable`` and leaves it to recovery, which re-issues the idempotent hold."""
+    answer = _hold(wire, txn)
+    if isinstance(answer, Unknown):
+        raise domain.hold_unconfirmed(txn.id)
+    with wire.db.session() as session:
+        current = _locked(session, txn.id)
+        if current.status != Status.PENDING or current.review_opened_at is not None:
+            return Settled(current)  # opened or settled meanwhile (recovery, the reviewer)
+        return _review_held(wire, session, current, answer, actor)
+
+
+def _hold(wire: Wiring, txn: Transaction) -> HoldAnswer:
+    """The review's hold (a top-up has no payer account: nothing to hold)."""
+    if not domain.holds_funds(txn.type, txn.fraud):
+        return Done(replayed=False)
+    return wire.wallet.place_hold(txn)
+
+
+def _review_held(
+    wire: Wiring, session: Session, txn: Transaction, answer: Done | Declined, actor: str
+) -> Settled:
+    """The hold's definite answer on a locked, unopened review: FAILED with the wallet's
+    reason, or the review opened — 202 stored as the request's answer, the event emitted."""
+    if isinstance(answer, Declined):
+        return _fail(wire, session, txn, actor, answer.failure_reason)
+    settled = Settled(txn)
+    if txn.idempotency_key is not None:
+        status, body = wire.render(settled)
+        idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body)
+    txn.review_opened_at = txn.updated_at = utcnow()
+    emit(session, TransactionReviewRequired.model_validate(txn, from_attributes=True), actor=actor)
+    return settled
+
+
+def _confirm_review(wire: Wiring, session: Session, txn: Transaction, actor: str) -> bool:
+    """Make sure a locked PENDING review has its hold before anything settles it; False when
+    the hold was refused (the transaction is FAILED now). ``Unavailable`` when the wallet does
+    not answer (nothing changed)."""
+    if txn.review_opened_at is not None:
+        return True
+    answer = _hold(wire, txn)
+    if isinstance(answer, Unknown):
+        raise domain.hold_unconfirmed(txn.id)
+    _review_held(wire, session, txn, answer, actor)
+    return txn.status == Status.PENDING
+
+
+def apply_review(
+    wire: Wiring, session: Session, txn_id: UUID, *, approve: bool, actor: str
+) -> bool:
+    """The reviewer's decision on a transaction under review (from ``fraud.case_reviewed``):
+    APPROVE → PROCESSING → capture → COMPLETED (FAILED if the wallet refuses; left PROCESSING
+    for recovery if it does not answer); BLOCK → release → CANCELLED. False when there is
+    nothing to decide any more (settled already, a repeated or late event). Raises
+    ``Unavailable`` when the wallet does not answer a hold or a release (the event is retried)."""
+    txn = store.lock(session, txn_id)
+    if txn is None or txn.status != Status.PENDING or not domain.under_review(txn.fraud):
+        return False
+    if not _confirm_review(wire, session, txn, actor):
+        return True
+    if not approve:
+        _release_and_cancel(wire, session, txn, actor, "blocked by the fraud review")
+        return True
+    move(session, txn, Status.PROCESSING, actor=actor, reason="approved by the fraud review")
+    answer = wire.wallet.settle(txn)
+    if isinstance(answer, Posted):
+        _settle(session, txn, Status.COMPLETED, wire.render, actor=actor, reason="posted")
+    elif isinstance(answer, Declined):
+        _fail(wire, session, txn, actor, answer.failure_reason)
+    # Unknown: PROCESSING is committed with the event; recovery re-drives the capture.
+    return True
+
+
+def _release_and_cancel(
+    wire: Wiring, session: Session, txn: Transaction, actor: str, reason: str
+) -> Settled:
+    """Release a locked review's hold, then CANCELLED. ``Unavailable`` when the wallet does
+    not answer (nothing changed: retried by whoever asked)."""
+    answer = wire.wallet.release_hold(txn)
+    if isinstance(answer, Unknown):
+        raise domain.hold_unconfirmed(txn.id)
+    if isinstance(answer, Declined):
+        # the hold was captured: the money moved, so this transaction cannot be cancelled
+        log.error(
+            "review_hold_not_released", transaction_id=str(txn.id), code=answer.failure_reason
+        )
+        raise domain.still_processing(txn.id)
+    return _settle(session, txn, Status.CANCELLED, wire.render, actor=actor, reason=reason)
+
+
+def _post(wire: Wiring, posting: Transaction, *, actor: str) -> Settled | None:
+    """Call the wallet for a PROCESSING transaction (``Transfer``, or the capture of its review
+    hold) and settle it by the answer; None when the answer is unknown (it stays PROCESSING)."""
+    answer = wire.wallet.settle(posting)
     if isinstance(answer, Unknown):
         return None
     with wire.db.session() as session:
-        txn = _locked(session, txn_id)
+        txn = _locked(session, posting.id)
         if txn.status != Status.PROCESSING:  # settled meanwhile (recovery, an admin)
             return _as_settled(txn)
         if isinstance(answer, Posted):
@@ -265,7 +376,8 @@ def _settle(
     row of the request that created it with that request's final answer."""
     move(session, txn, to, actor=actor, reason=reason, failure_reason=failure_reason)
     settled = Settled(txn, extra or {})
-    if txn.idempotency_key is not None:
+    # A review's request was answered (202) when the review opened; nothing to store again.
+    if txn.idempotency_key is not None and txn.review_opened_at is None:
         status, body = render(settled)
         if not idempotency.complete(session, txn.user_id, txn.idempotency_key, status, body):
             # The stored answer stays as it is: a transaction settles once (its row is locked),
@@ -301,18 +413,30 @@ def _fail(
 # ---- cancel and reads -----------------------------------------------------------------------
 
 
-def cancel(session: Session, txn_id: UUID, user_id: UUID, render: Render) -> Transaction:
+def cancel(wire: Wiring, txn_id: UUID, user_id: UUID) -> Transaction:
     """Cancel a PENDING transaction, by its initiator only (``Forbidden``; ``Conflict
-    invalid_state`` in any other status). A party's view: anyone else's is ``NotFound``."""
-    txn = store.lock(session, txn_id)
-    if txn is None or user_id not in (txn.sender_id, txn.recipient_id):
-        raise domain.transaction_not_found()
-    domain.check_cancel(txn.status, initiator=txn.user_id, user_id=user_id)
-    # A hold (REVIEW) is released here once the review flow lands.
-    _settle(
-        session, txn, Status.CANCELLED, render, actor=str(user_id), reason="cancelled by sender"
-    )
-    return txn
+    invalid_state`` in any other status), releasing its review hold. A party's view: anyone
+    else's is ``NotFound``. ``Unavailable`` when the wallet does not answer (nothing changed)."""
+    with wire.db.session() as session:
+        txn = store.lock(session, txn_id)
+        if txn is None or user_id not in (txn.sender_id, txn.recipient_id):
+            raise domain.transaction_not_found()
+        domain.check_cancel(txn.status, initiator=txn.user_id, user_id=user_id)
+        actor = str(user_id)
+        if domain.under_review(txn.fraud):
+            if txn.review_opened_at is None:
+                raise domain.still_processing(txn.id)  # its hold is still being placed
+            _release_and_cancel(wire, session, txn, actor, "cancelled by sender")
+        else:
+            _settle(
+                session,
+                txn,
+                Status.CANCELLED,
+                wire.render,
+                actor=actor,
+                reason="cancelled by sender",
+            )
+        return txn
 
 
 def get_transaction(session: Session, txn_id: UUID, *, party: UUID | None = None) -> Transaction:
@@ -356,6 +480,8 @@ class RecoveryReport:
     failed: int = 0
     left: int = 0
     timed_out: int = 0
+    reviews_opened: int = 0
+    reviews_expired: int = 0
     claims_released: int = 0
     keys_expired: int = 0
     #: Still unsettled past ``stuck_alert_seconds`` after this pass, by status — what an
@@ -377,7 +503,9 @@ def recover(wire: Wiring) -> RecoveryReport:
       for the next pass.
     * PENDING past ``recovery_pending_after_seconds`` with no REVIEW decision → FAILED
       ``recovery_timeout`` (it never settles without its checks). PENDING under REVIEW is left
-      to the reviewer or the hold expiry.
+      to the reviewer, except: a review whose hold was never confirmed gets the idempotent
+      hold re-issued (opened, or FAILED if refused), and an open review older than the limits
+      file's ``review_hold_hours`` expires (hold released, CANCELLED).
     * Idempotency claims whose request died before recording a transaction are abandoned, and
       expired idempotency rows are deleted.
 
@@ -396,8 +524,7 @@ def recover(wire: Wiring) -> RecoveryReport:
             txn = store.get(session, txn_id)
             if txn is None or txn.status != Status.PROCESSING:
                 continue
-            request, txn_type = transfer_request(txn), txn.type
-        settled = _post(wire, txn_id, request, txn_type=txn_type, actor=SYSTEM_ACTOR)
+        settled = _post(wire, txn, actor=SYSTEM_ACTOR)
         if settled is None:
             report.left += 1
         elif settled.refusal() is None:
@@ -412,9 +539,10 @@ def recover(wire: Wiring) -> RecoveryReport:
             txn = store.lock(session, txn_id, skip_locked=True)
             if txn is None or txn.status != Status.PENDING or domain.under_review(txn.fraud):
                 continue
-            # (a hold placed for REVIEW is released here once the review flow lands)
             _fail(wire, session, txn, SYSTEM_ACTOR, domain.RECOVERY_TIMEOUT)
             report.timed_out += 1
+
+    _recover_reviews(wire, report, pending_after)
 
     with db.session() as session:
         stale = store.stale_claims(session, pending_after, batch)
@@ -426,3 +554,40 @@ def recover(wire: Wiring) -> RecoveryReport:
         stuck_after = timedelta(seconds=settings.stuck_alert_seconds)
         report.stuck = store.count_unsettled(session, stuck_after)
     return report
+
+
+def _recover_reviews(wire: Wiring, report: RecoveryReport, pending_after: timedelta) -> None:
+    """Reviews whose hold was never confirmed (the wallet did not answer the request's hold),
+    and open reviews past the review expiry. A wallet that still does not answer leaves them
+    for the next pass."""
+    db, batch = wire.db, wire.settings.recovery_batch
+    with db.session() as session:
+        unopened = store.unopened_reviews(session, pending_after, batch)
+    for txn_id in unopened:
+        with db.session() as session:
+            txn = store.get(session, txn_id)
+        if txn is None or txn.status != Status.PENDING or txn.review_opened_at is not None:
+            continue
+        try:
+            _open_review(wire, txn, SYSTEM_ACTOR)
+        except Unavailable:
+            report.left += 1
+        else:
+            report.reviews_opened += 1
+
+    hold_hours = wire.limits.current.fraud.review_hold_hours
+    opened_before = utcnow() - timedelta(hours=hold_hours)
+    with db.session() as session:
+        expired = store.expired_reviews(session, opened_before, batch)
+    for txn_id in expired:
+        try:
+            with db.session() as session:
+                txn = store.lock(session, txn_id, skip_locked=True)
+                if txn is None or txn.status != Status.PENDING or txn.review_opened_at is None:
+                    continue
+                reason = f"review not decided within {hold_hours} h"
+                _release_and_cancel(wire, session, txn, SYSTEM_ACTOR, reason)
+        except Unavailable:
+            report.left += 1
+        else:
+            report.reviews_expired += 1

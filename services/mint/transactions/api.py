@@ -39,6 +39,12 @@ IdempotencyKey = Annotated[
 
 _MOVEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": TransactionOut, "description": "COMPLETED (a replay: Idempotent-Replayed)"},
+    202: {
+        "model": TransactionOut,
+        "description": "PENDING under fraud review: the amount is held until a reviewer "
+        "approves (COMPLETED) or blocks it, the sender cancels it or the review expires "
+        "(CANCELLED, released)",
+    },
     400: {"description": "missing or invalid Idempotency-Key, malformed JSON"},
     403: {"description": "account_frozen, fraud_blocked"},
     404: {"description": "recipient_not_found"},
@@ -167,14 +173,17 @@ def get_transaction(txn_id: str, user: CurrentUser, session: DbSession) -> Trans
     response_model=TransactionOut,
     responses={
         403: {"description": "forbidden: only the sender can cancel"},
-        409: {"description": "invalid_state: the transaction is not PENDING"},
+        409: {
+            "description": "invalid_state: the transaction is not PENDING; "
+            "idempotency_request_in_progress: it is being decided right now"
+        },
+        503: {"description": "dependency_unavailable: the hold could not be released"},
         **_NOT_FOUND,
     },
 )
 def cancel_transaction(txn_id: str, user: CurrentUser, wire: Wired) -> TransactionOut:
     """Cancel my PENDING transaction (its initiator only); 409 ``invalid_state`` otherwise."""
     tid: UUID = domain.parse_transaction_id(txn_id)
-    # An own unit of work, committed before answering (DbSession commits after the response).
-    with wire.db.session() as session:
-        cancelled = actions.cancel(session, tid, user.user_id, wire.render)
+    # its own unit of work, committed before answering (DbSession commits after the response)
+    cancelled = actions.cancel(wire, tid, user.user_id)
     return TransactionOut.model_validate(cancelled)

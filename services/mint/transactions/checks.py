@@ -7,8 +7,10 @@ Two pluggable checks run between PENDING and PROCESSING:
   :class:`mint.transactions.limits.KycLimits`, built by ``wiring.wire``. The flow takes
   the per-user lock before calling it and commits the decision (``counted_at``, PROCESSING)
   before releasing it. :class:`AllowAllLimits` allows everything (tests of other concerns).
-* **fraud** — fraud ``ScoreTransaction``. Not wired yet: the default :class:`AllowAllFraud`
-  answers ALLOW (score 0, no rules). REVIEW (hold + 202) arrives with the fraud integration.
+* **fraud** — fraud ``ScoreTransaction`` (:class:`mint.transactions.scoring.FraudScoring`),
+  given the user's KYC country (answered by ``CheckLimits``) and whether the recipient is one
+  of the sender's contacts (:class:`ContactsChecker`; until social exists: never).
+  :class:`AllowAllFraud` answers ALLOW (tests of other concerns).
 
 ``check_limits`` and ``score_fraud`` are the two calls the flow makes; they run inside the
 database transaction that moves the transaction out of PENDING, so a checker may take locks.
@@ -52,6 +54,8 @@ class LimitDecision:
     limit: Literal["per_transaction", "daily", "monthly"] | None = None
     limit_value: int | None = None
     remaining: int | None = None
+    #: the user's KYC country (ISO 3166-1 alpha-2), "" when not given — fraud's geo rule
+    country: str = ""
 
     def refusal_extra(self) -> dict[str, object]:
         """The fields a refusal carries besides its code (the answer shows them)."""
@@ -75,7 +79,25 @@ class LimitsChecker(Protocol):
 
 
 class FraudScorer(Protocol):
-    def score(self, session: Session, txn: CheckInput) -> FraudVerdict: ...
+    def score(
+        self, txn: CheckInput, *, user_country: str, recipient_is_contact: bool
+    ) -> FraudVerdict:
+        """The verdict for ``txn`` (raises :class:`CheckFailed` when there is none)."""
+        ...
+
+
+class ContactsChecker(Protocol):
+    def is_contact(self, user_id: UUID, recipient_id: UUID) -> bool:
+        """Whether ``recipient_id`` is one of ``user_id``'s contacts; False when unsure."""
+        ...
+
+
+class NoContacts:
+    """No social service: nobody is a contact (services.md §3: not a contact when social does
+    not answer in time — the rules then treat every recipient as new)."""
+
+    def is_contact(self, user_id: UUID, recipient_id: UUID) -> bool:
+        return False
 
 
 class AllowAllLimits:
@@ -88,7 +110,9 @@ class AllowAllLimits:
 class AllowAllFraud:
     """Default fraud seam: every transaction is ALLOW with score 0 (fraud comes later)."""
 
-    def score(self, session: Session, txn: CheckInput) -> FraudVerdict:
+    def score(
+        self, txn: CheckInput, *, user_country: str, recipient_is_contact: bool
+    ) -> FraudVerdict:
         return FraudVerdict(decision="ALLOW", score=0, rules=[])
 
 
@@ -96,6 +120,7 @@ class AllowAllFraud:
 class Checks:
     limits: LimitsChecker = field(default_factory=AllowAllLimits)
     fraud: FraudScorer = field(default_factory=AllowAllFraud)
+    contacts: ContactsChecker = field(default_factory=NoContacts)
 
 
 def check_limits(checks: Checks, session: Session, txn: CheckInput) -> LimitDecision:
@@ -103,6 +128,12 @@ def check_limits(checks: Checks, session: Session, txn: CheckInput) -> LimitDeci
     return checks.limits.check(session, txn)
 
 
-def score_fraud(checks: Checks, session: Session, txn: CheckInput) -> FraudVerdict:
-    """Seam: the fraud verdict for ``txn`` (default: ALLOW)."""
-    return checks.fraud.score(session, txn)
+def score_fraud(checks: Checks, txn: CheckInput, limits: LimitDecision) -> FraudVerdict:
+    """Seam: the fraud verdict for ``txn``, given its limits decision (the user's country)."""
+    contact = (
+        txn.type == "TRANSFER"
+        and txn.sender_id is not None
+        and txn.recipient_id is not None
+        and checks.contacts.is_contact(txn.sender_id, txn.recipient_id)
+    )
+    return checks.fraud.score(txn, user_country=limits.country, recipient_is_contact=contact)

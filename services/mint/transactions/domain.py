@@ -106,6 +106,13 @@ def under_review(fraud: Mapping[str, Any] | None) -> bool:
     return (fraud or {}).get("decision") == "REVIEW"
 
 
+def holds_funds(txn_type: str, fraud: Mapping[str, Any] | None) -> bool:
+    """A transaction sent to review holds its amount on the payer's account until the review
+    settles it (captured or released). A top-up has no payer account to hold: its money comes
+    from outside, and an approval posts it as any top-up."""
+    return under_review(fraud) and txn_type != TxnType.TOPUP
+
+
 def transaction_not_found() -> NotFound:
     """Also the answer for another user's transaction: its existence is not revealed."""
     return NotFound("transaction_not_found", "transaction not found")
@@ -178,6 +185,8 @@ FRAUD_BLOCKED: Final = "fraud_blocked"
 LIMIT_EXCEEDED: Final = "limit_exceeded"
 RECOVERY_TIMEOUT: Final = "recovery_timeout"
 WALLET_REFUSED: Final = "wallet_refused"
+#: An admin failed the transaction (``TransactionService.Fail``).
+FAILED_BY_ADMIN: Final = "failed_by_admin"
 
 #: failure_reason (a public code, never the wallet's internal reason) → the kind of refusal it
 #: is (the edges map a kind to a status once: 403 Forbidden, 404 NotFound, 422 Refused, 503
@@ -194,6 +203,7 @@ FAILURE_KINDS: Final[Mapping[str, type[DomainError]]] = {
     FRAUD_BLOCKED: Forbidden,
     RECOVERY_TIMEOUT: Unavailable,
     WALLET_REFUSED: Refused,
+    FAILED_BY_ADMIN: Refused,
     "dependency_unavailable": Unavailable,
 }
 
@@ -209,6 +219,7 @@ _DETAILS: Final[Mapping[str, str]] = {
     FRAUD_BLOCKED: "the transaction was blocked",
     RECOVERY_TIMEOUT: "the transaction could not be completed in time",
     WALLET_REFUSED: "the wallet refused the transaction",
+    FAILED_BY_ADMIN: "the transaction was failed by an operator",
     "dependency_unavailable": "a service the transaction depends on is unavailable; retry later",
 }
 
@@ -241,12 +252,13 @@ def refusal(
     extra: Mapping[str, Any] | None = None,
 ) -> DomainError | None:
     """What a settled transaction answers the request that created it: ``None`` when the money
-    moved (COMPLETED, REVERSED), else the refusal naming the transaction — its failure reason
-    (with ``extra`` fields such as a limit's) or ``transaction_cancelled``. A 503 also carries
+    moved (COMPLETED, REVERSED) or the transaction awaits its review (PENDING), else the
+    refusal naming the transaction — its failure reason (with ``extra`` fields such as a
+    limit's) or ``transaction_cancelled``. A 503 also carries
     ``transaction_status: FAILED``: nothing moved, and a new key is safe (see
     :func:`wallet_silent`)."""
-    if status in (Status.COMPLETED, Status.REVERSED):
-        return None
+    if status in (Status.COMPLETED, Status.REVERSED, Status.PENDING):
+        return None  # moved, or (PENDING) accepted for review: not refused
     named = {**(extra or {}), "transaction_id": str(transaction_id)}
     if status == Status.FAILED:
         reason = failure_reason or WALLET_REFUSED
@@ -277,6 +289,94 @@ def wallet_silent(transaction_id: UUID) -> Unavailable:
         "the wallet did not answer; the transaction will be completed or failed shortly",
         transaction_id=str(transaction_id),
         transaction_status=Status.PROCESSING.value,
+    )
+
+
+# ---- admin actions (TransactionService Reverse / ForceComplete / Fail) -------------------------
+
+MAX_ADMIN_REASON: Final = 1000
+
+
+def check_admin_action(reason: str, actor_id: str) -> tuple[str, str]:
+    """(reason, actor) of an admin action: a reason is required (it is recorded on the
+    transition) and the actor is the admin's user id."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("reason_required", "an admin action needs a reason")
+    if len(reason) > MAX_ADMIN_REASON:
+        raise Invalid("invalid_reason", f"the reason is limited to {MAX_ADMIN_REASON} characters")
+    try:
+        actor = str(UUID(actor_id))
+    except (ValueError, TypeError, AttributeError):
+        raise Invalid("invalid_actor_id", "actor_id must be the admin's user id") from None
+    return reason, actor
+
+
+def reversal_id(transaction_id: UUID) -> str:
+    """The wallet reversal id of a transaction: derived from it, so a retried ``Reverse``
+    (after an unknown answer, or a crash) never posts a second mirror entry."""
+    return f"reversal:{transaction_id}"
+
+
+def invalid_state(status: str, action: str) -> Refused:
+    return Refused("invalid_state", f"cannot {action} a {status} transaction", status=status)
+
+
+def check_reversible(txn_type: str, status: str) -> None:
+    """Only a COMPLETED transfer is reversed (a top-up or withdrawal crossed the platform's
+    edge: money that left or came from outside is not taken back by a ledger entry)."""
+    if txn_type != TxnType.TRANSFER or status != Status.COMPLETED:
+        raise invalid_state(f"{status} {txn_type}", "reverse")
+
+
+def check_admin_settle(status: str, fraud: Mapping[str, Any] | None, action: str) -> None:
+    """ForceComplete and Fail act on non-final transactions the reviewer does not own: a
+    PENDING transaction under REVIEW is settled by its review (or expiry) only."""
+    if status not in (Status.PENDING, Status.PROCESSING):
+        raise invalid_state(status, action)
+    if status == Status.PENDING and under_review(fraud):
+        raise Refused("under_review", "the transaction waits for its fraud review")
+
+
+def transfer_posted(transaction_id: UUID) -> Refused:
+    """``Fail`` refused: the wallet posted the transfer, the money moved (ForceComplete)."""
+    return Refused(
+        "transfer_posted",
+        "the wallet posted this transaction's transfer; complete it instead",
+        transaction_id=str(transaction_id),
+    )
+
+
+def reversal_refused(code: str, transaction_id: UUID) -> Refused:
+    """The wallet declined a reversal (``reversal_insufficient_funds``: the recipient has spent
+    the money); nothing moved and the transaction stays COMPLETED."""
+    detail = (
+        "the recipient's available balance cannot cover the reversal"
+        if code == "reversal_insufficient_funds"
+        else "the wallet refused the reversal"
+    )
+    return Refused(code, detail, transaction_id=str(transaction_id))
+
+
+def wallet_unavailable(transaction_id: UUID, status: str) -> Unavailable:
+    """An admin action the wallet gave no answer to: the transaction is left in ``status``
+    (safe to retry: every wallet call is idempotent by an id derived from the transaction)."""
+    return Unavailable(
+        "dependency_unavailable",
+        "the wallet did not answer; retry the action",
+        transaction_id=str(transaction_id),
+        transaction_status=status,
+    )
+
+
+def hold_unconfirmed(transaction_id: UUID) -> Unavailable:
+    """The wallet gave no definite answer to a review's hold or release: nothing settled; the
+    transaction stays PENDING under review and is retried (the client: with the same key)."""
+    return Unavailable(
+        "dependency_unavailable",
+        "the wallet did not answer; the transaction stays pending and is retried shortly",
+        transaction_id=str(transaction_id),
+        transaction_status=Status.PENDING.value,
     )
 
 

@@ -58,7 +58,9 @@ def windows(now: datetime) -> tuple[datetime, datetime]:
 def decision_from_reply(reply: Any) -> LimitDecision:
     """A kyc ``CheckLimitsResponse`` as the flow's :class:`LimitDecision`."""
     if reply.allowed:
-        return LimitDecision(allowed=True, remaining=int(reply.remaining))
+        return LimitDecision(
+            allowed=True, remaining=int(reply.remaining), country=str(reply.country)
+        )
     violated = str(reply.violated)
     if violated not in LIMIT_NAMES:
         raise CheckFailed("dependency_unavailable", f"kyc refused without a limit: {violated!r}")

@@ -82,6 +82,9 @@ class Transaction(Base):
     #: When the limits check passed: from then on a PENDING transaction counts toward its
     #: user's usage (PROCESSING and COMPLETED always count). None: not checked (yet).
     counted_at: Mapped[datetime | None] = mapped_column()
+    #: When a REVIEW's hold was placed (nothing to hold for a top-up) and its request answered
+    #: 202; the review expiry counts from it. None on a REVIEW: the hold is not confirmed yet.
+    review_opened_at: Mapped[datetime | None] = mapped_column()
 
 
 class Transition(Base):

@@ -10,6 +10,7 @@ from prometheus_client import Gauge
 from mint.kit.service import GrpcServicer, Job, Service, ServiceContext
 from mint.transactions import actions
 from mint.transactions.api import router
+from mint.transactions.events import consumers
 from mint.transactions.grpc import TransactionServicer
 from mint.transactions.models import Base
 from mint.transactions.settings import Settings
@@ -50,6 +51,7 @@ SERVICE = Service(
             "mint.transactions.v1.TransactionService",
         )
     ],
+    consumers=consumers,
     jobs=[Job(name="recover_stuck", interval_seconds=10.0, run=recover_stuck)],
     produces_events=True,
     wire=wire,

@@ -206,6 +206,41 @@ def stuck(session: Session, status: Status, older_than: timedelta, limit: int) -
     return list(session.scalars(query))
 
 
+def _under_review() -> Any:
+    return Transaction.fraud["decision"].astext == "REVIEW"
+
+
+def unopened_reviews(session: Session, older_than: timedelta, limit: int) -> list[UUID]:
+    """PENDING reviews whose hold is not confirmed, not updated for ``older_than``."""
+    query = (
+        select(Transaction.id)
+        .where(
+            Transaction.status == Status.PENDING.value,
+            _under_review(),
+            Transaction.review_opened_at.is_(None),
+            Transaction.updated_at < func.now() - older_than,
+        )
+        .order_by(Transaction.updated_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def expired_reviews(session: Session, opened_before: datetime, limit: int) -> list[UUID]:
+    """PENDING reviews opened before ``opened_before`` (oldest first)."""
+    query = (
+        select(Transaction.id)
+        .where(
+            Transaction.status == Status.PENDING.value,
+            _under_review(),
+            Transaction.review_opened_at < opened_before,
+        )
+        .order_by(Transaction.review_opened_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def count_unsettled(session: Session, older_than: timedelta) -> dict[str, int]:
     """PENDING and PROCESSING transactions not updated for ``older_than``, by status."""
     rows = session.execute(

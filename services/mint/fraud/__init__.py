@@ -1,0 +1,1 @@
+"""fraud — scoring every money movement, review cases and the sanctions list (services.md §4)."""

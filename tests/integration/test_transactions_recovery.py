@@ -138,9 +138,6 @@ def test_grpc_get_and_list(env: Env) -> None:
     with pytest.raises(grpc.RpcError) as malformed:
         stub.Get(tpb.GetTransactionRequest(id="not-a-uuid"))
     assert malformed.value.code() == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.RpcError) as todo:
-        stub.Reverse(tpb.AdminActionRequest(id=txn["id"], reason="x"))
-    assert todo.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_idempotency_rows_expire(env: Env) -> None:

@@ -297,11 +297,16 @@ def _post(wire: Wiring, posting: Transaction, *, actor: str) -> Settled | None:
         txn = _locked(session, posting.id)
         if txn.status != Status.PROCESSING:  # settled meanwhile (recovery, an admin)
             return _as_settled(txn)
-        if isinstance(answer, Posted):
-            return _settle(
-                session, txn, Status.COMPLETED, wire.render, actor=actor, reason="posted"
-            )
-        return _fail(wire, session, txn, actor, answer.failure_reason)
+        return _posted(wire, session, txn, answer, actor)
+
+
+def _posted(
+    wire: Wiring, session: Session, txn: Transaction, answer: Posted | Declined, actor: str
+) -> Settled:
+    """Settle a locked PROCESSING transaction by the wallet's definite answer."""
+    if isinstance(answer, Posted):
+        return _settle(session, txn, Status.COMPLETED, wire.render, actor=actor, reason="posted")
+    return _fail(wire, session, txn, actor, answer.failure_reason)
 
 
 def _locked(session: Session, txn_id: UUID) -> Transaction:
@@ -471,6 +476,117 @@ def list_transactions(
     return rows, (domain.encode_cursor(*last) if last is not None else None)
 
 
+# ---- admin actions (gRPC TransactionService: Reverse, ForceComplete, Fail) -----------------
+# Each holds the transaction's row lock across its wallet call, so two admins never act on one
+# transaction at once, and every wallet call is idempotent by an id derived from the
+# transaction, so a retry after an unknown answer never moves money twice.
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    """An admin's request on one transaction: ``actor`` (the admin's user id) and ``reason`` are
+    recorded on the transition it makes."""
+
+    transaction_id: UUID
+    actor: str
+    reason: str
+
+
+def admin_reverse(wire: Wiring, action: AdminAction) -> Transaction:
+    """A COMPLETED transfer → wallet ``Reverse`` (the mirror entry) → REVERSED. Refused
+    ``invalid_state`` for anything else and ``reversal_insufficient_funds`` when the recipient
+    has spent the money; ``Unavailable`` when the wallet does not answer. Refused or not
+    answered, the transaction stays COMPLETED."""
+    with wire.db.session() as session:
+        txn = _admin_locked(session, action.transaction_id)
+        domain.check_reversible(txn.type, txn.status)
+        answer = wire.wallet.reverse(txn, domain.reversal_id(txn.id))
+        if isinstance(answer, Unknown):
+            raise domain.wallet_unavailable(txn.id, txn.status)
+        if not isinstance(answer, Posted):
+            raise domain.reversal_refused(answer.failure_reason, txn.id)
+        move(session, txn, Status.REVERSED, actor=action.actor, reason=action.reason)
+        return txn
+
+
+def force_complete(wire: Wiring, action: AdminAction) -> Transaction:
+    """A non-final transaction not under review: PENDING → PROCESSING (committed first), then
+    the wallet settles it with the transaction id as the transfer id (a capture when it holds
+    funds) — posted → COMPLETED, declined → FAILED with the wallet's public reason (answered,
+    not refused: the admin sees the outcome). No answer: ``Unavailable``, it stays PROCESSING
+    and recovery re-drives the same transfer id."""
+    with wire.db.session() as session:
+        txn = _admin_locked(session, action.transaction_id)
+        domain.check_admin_settle(txn.status, txn.fraud, "force-complete")
+        if txn.status == Status.PENDING:
+            move(session, txn, Status.PROCESSING, actor=action.actor, reason=action.reason)
+    # PROCESSING is durable before the wallet is asked: a lost answer or a crash leaves it to
+    # recovery, never to a PENDING pass that would fail a posted transfer.
+    with wire.db.session() as session:
+        txn = _admin_locked(session, action.transaction_id)
+        if txn.status != Status.PROCESSING:  # settled in between (the flow, recovery, an admin)
+            raise domain.invalid_state(txn.status, "force-complete")
+        answer = wire.wallet.settle(txn)
+        if isinstance(answer, Unknown):
+            raise domain.wallet_unavailable(txn.id, txn.status)
+        if isinstance(answer, Posted):
+            to, failure_reason = Status.COMPLETED, None
+        else:
+            to, failure_reason = Status.FAILED, answer.failure_reason
+        _settle(
+            session,
+            txn,
+            to,
+            wire.render,
+            actor=action.actor,
+            reason=action.reason,
+            failure_reason=failure_reason,
+        )
+        return txn
+
+
+def admin_fail(wire: Wiring, action: AdminAction) -> Transaction:
+    """A non-final transaction not under review → FAILED ``failed_by_admin``, only when the
+    wallet shows no posting under its id (any review hold released first). Refused
+    ``transfer_posted`` when the money moved (ForceComplete it instead); ``Unavailable`` when
+    the wallet does not answer."""
+    with wire.db.session() as session:
+        txn = _admin_locked(session, action.transaction_id)
+        domain.check_admin_settle(txn.status, txn.fraud, "fail")
+        in_flight = timedelta(seconds=wire.settings.recovery_processing_after_seconds)
+        if txn.status == Status.PROCESSING and utcnow() - txn.updated_at < in_flight:
+            # its request may still be posting it (outside this lock); recovery takes it
+            # over after this window, under the row lock
+            raise domain.still_processing(txn.id)
+        found = wire.wallet.find_transfer(txn)
+        if isinstance(found, Unknown):
+            raise domain.wallet_unavailable(txn.id, txn.status)
+        if isinstance(found, Posted):
+            raise domain.transfer_posted(txn.id)
+        released = wire.wallet.release_hold(txn)
+        if isinstance(released, Unknown):
+            raise domain.wallet_unavailable(txn.id, txn.status)
+        if isinstance(released, Declined):
+            raise domain.transfer_posted(txn.id)  # the hold was captured: the money moved
+        _settle(
+            session,
+            txn,
+            Status.FAILED,
+            wire.render,
+            actor=action.actor,
+            reason=action.reason,
+            failure_reason=domain.FAILED_BY_ADMIN,
+        )
+        return txn
+
+
+def _admin_locked(session: Session, txn_id: UUID) -> Transaction:
+    txn = store.lock(session, txn_id)
+    if txn is None:
+        raise domain.transaction_not_found()
+    return txn
+
+
 # ---- recovery -------------------------------------------------------------------------------
 
 
@@ -521,13 +637,17 @@ def recover(wire: Wiring) -> RecoveryReport:
         processing = store.stuck(session, Status.PROCESSING, processing_after, batch)
     for txn_id in processing:
         with db.session() as session:
-            txn = store.get(session, txn_id)
+            # The wallet is asked under the row lock: an admin's Fail, which looks for the
+            # posting under the same lock, never sees "not posted" while this may post it.
+            txn = store.lock(session, txn_id, skip_locked=True)
             if txn is None or txn.status != Status.PROCESSING:
                 continue
-        settled = _post(wire, txn, actor=SYSTEM_ACTOR)
-        if settled is None:
-            report.left += 1
-        elif settled.refusal() is None:
+            answer = wire.wallet.settle(txn)
+            if isinstance(answer, Unknown):
+                report.left += 1
+                continue
+            settled = _posted(wire, session, txn, answer, SYSTEM_ACTOR)
+        if settled.refusal() is None:
             report.completed += 1
         else:
             report.failed += 1

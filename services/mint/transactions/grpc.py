@@ -1,22 +1,25 @@
 """gRPC ``mint.transactions.v1.TransactionService`` for the admin service.
 
-``List`` and ``Get`` are implemented; ``Reverse``, ``ForceComplete`` and ``Fail`` answer
-UNIMPLEMENTED (the generated base class) until the admin issue lands. A refusal is a domain
-error the kit's interceptor answers with the status of its kind (``transaction_not_found`` →
-NOT_FOUND, ``invalid_cursor`` → INVALID_ARGUMENT, …).
+``List``, ``Get`` and the admin actions ``Reverse``, ``ForceComplete`` and ``Fail`` (each
+recorded with the admin as actor and their reason). A refusal is a domain error the kit's
+interceptor answers with the status of its kind (``transaction_not_found`` → NOT_FOUND,
+``invalid_cursor`` / ``reason_required`` → INVALID_ARGUMENT, ``invalid_state`` →
+FAILED_PRECONDITION, ``dependency_unavailable`` → UNAVAILABLE, …).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
-from mint.kit.db import Database
 from mint.kit.time import rfc3339
 from mint.transactions import actions, domain
 from mint.transactions.models import Transaction
 from mint.transactions.schemas import TransactionOut
 from mint.transactions.v1 import transactions_pb2 as pb
 from mint.transactions.v1 import transactions_pb2_grpc as pb_grpc
+from mint.transactions.wiring import Wiring
 
 _OPTIONAL = (
     "sender_id",
@@ -62,9 +65,14 @@ def to_proto(txn: Transaction) -> pb.Transaction:
     return msg
 
 
+#: An admin use case of ``actions``.
+AdminUseCase = Callable[[Wiring, actions.AdminAction], Transaction]
+
+
 class TransactionServicer(pb_grpc.TransactionServiceServicer):
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, wire: Wiring) -> None:
+        self.wire = wire
+        self.db = wire.db
 
     def Get(
         self, request: pb.GetTransactionRequest, context: grpc.ServicerContext
@@ -92,3 +100,21 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
             return pb.ListTransactionsResponse(
                 items=[to_proto(t) for t in rows], next_cursor=next_cursor or ""
             )
+
+    def Reverse(
+        self, request: pb.AdminActionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return self._admin(actions.admin_reverse, request)
+
+    def ForceComplete(
+        self, request: pb.AdminActionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return self._admin(actions.force_complete, request)
+
+    def Fail(self, request: pb.AdminActionRequest, context: grpc.ServicerContext) -> pb.Transaction:
+        return self._admin(actions.admin_fail, request)
+
+    def _admin(self, use_case: AdminUseCase, request: pb.AdminActionRequest) -> pb.Transaction:
+        reason, actor = domain.check_admin_action(request.reason, request.actor_id)
+        txn_id = domain.parse_transaction_id(request.id)
+        return to_proto(use_case(self.wire, actions.AdminAction(txn_id, actor, reason)))

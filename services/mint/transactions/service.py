@@ -47,7 +47,7 @@ SERVICE = Service(
     grpc_servicers=[
         GrpcServicer(
             transactions_pb2_grpc.add_TransactionServiceServicer_to_server,
-            lambda ctx: TransactionServicer(ctx.database()),
+            lambda ctx: TransactionServicer(ctx.wired(Wiring)),
             "mint.transactions.v1.TransactionService",
         )
     ],

@@ -55,20 +55,20 @@ def test_two_people_sign_up_verify_top_up_and_pay(
     shot(ann_page, "send-recipient-search")
     suggestion.click()
     expect(ann_page.get_by_label("Recipient's email")).to_have_value(bob.email)
-    ann_page.get_by_label("Amount (US dollars)").fill("234.56")
+    ann_page.get_by_label("Amount (US dollars)").fill("134.56")
     ann_page.get_by_label("Note (optional)").fill("Concert tickets")
     ann_page.get_by_label("Category (optional)").select_option("ENTERTAINMENT")
     shot(ann_page, "send-filled")
     ann_page.get_by_role("button", name="Send").click()
     ann_page.wait_for_url("**/transactions/**")
-    expect(ann_page.get_by_role("status").first).to_contain_text(f"Sent $234.56 to {bob.email}")
+    expect(ann_page.get_by_role("status").first).to_contain_text(f"Sent $134.56 to {bob.email}")
     assert text_of(ann_page, "status") == "Completed"
-    expect(ann_page.get_by_role("heading", level=1)).to_contain_text("\u2212$234.56")
+    expect(ann_page.get_by_role("heading", level=1)).to_contain_text("\u2212$134.56")
     shot(ann_page, "transaction-sent")
 
     ann_page.goto("/dashboard")
-    assert text_of(ann_page, "available") == "$1,000.00"
-    assert text_of(ann_page, "balance") == "$1,000.00"
+    assert text_of(ann_page, "available") == "$1,100.00"
+    assert text_of(ann_page, "balance") == "$1,100.00"
     assert text_of(ann_page, "held") == "$0.00"
     expect(ann_page.locator(".txns .txn").first).to_contain_text("Concert tickets")
     # local time on the page, the UTC instant on hover
@@ -79,10 +79,10 @@ def test_two_people_sign_up_verify_top_up_and_pay(
     shot(ann_page, "dashboard-after-send")
 
     bob_page.goto("/dashboard")
-    assert text_of(bob_page, "available") == "$234.56"
+    assert text_of(bob_page, "available") == "$134.56"
     received = bob_page.locator(".txns .txn").first
     expect(received).to_contain_text("Received")
-    expect(received).to_contain_text("$234.56")
+    expect(received).to_contain_text("$134.56")
     shot(bob_page, "dashboard-recipient")
 
     bob_page.goto("/transactions")

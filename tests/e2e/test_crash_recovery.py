@@ -14,6 +14,10 @@ idempotent ``Transfer``, PENDING past its window fails ``recovery_timeout`` (a 5
 the retry. The e2e platform runs the job with windows of seconds (``extra_env`` in
 tests/e2e/conftest.py), the interval is the service's own.
 
+The fraud check runs on every movement: a transfer it sends to review (its amount unusual for
+the user) is answered 202 with its amount held — a final answer too; a reviewer approves them
+all afterwards, and each completes through the capture of its hold.
+
 Afterwards: every key got exactly one final answer and replays it; every transaction of these
 users is final and is the one its key's answer names; money is conserved (the users hold exactly
 what their completed top-ups brought in, and each balance is what the completed transactions
@@ -41,6 +45,7 @@ from mint.dev.platform import Platform
 from mint.kit.db import Database
 from mint.ledger_audit import audit
 from tests.e2e.conftest import User, register, wait_for_wallet
+from tests.e2e.review_support import Reviewer, settled_as
 from tests.e2e.security_support import poll
 
 USERS = 4
@@ -82,17 +87,20 @@ class Request:
     def transaction_id(self) -> str:
         """The transaction the final answer names (the object, or a refusal's field)."""
         assert self.answer is not None
-        named = self.answer["id"] if self.status == 201 else self.answer.get("transaction_id")
+        named = (
+            self.answer["id"] if self.status in (201, 202) else self.answer.get("transaction_id")
+        )
         assert named, (self.status, self.answer)
         return str(named)
 
 
 def is_final(r: httpx.Response) -> bool:
-    """Whether a retry with the same key can change nothing any more: 201, a refusal, or a 503
-    saying the transaction FAILED. Not final: 409 ``idempotency_request_in_progress`` (someone
-    — the flow or recovery — is still moving it), 429 (the key was left free), any other 503
-    (the wallet gave no answer: PROCESSING; or the gateway found the service down)."""
-    if r.status_code == 201:
+    """Whether a retry with the same key can change nothing any more: 201, 202 (accepted for a
+    fraud review, its amount held), a refusal, or a 503 saying the transaction FAILED. Not
+    final: 409 ``idempotency_request_in_progress`` (someone — the flow or recovery — is still
+    moving it), 429 (the key was left free), any other 503 (the wallet gave no answer:
+    PROCESSING, or a review's hold unconfirmed; or the gateway found the service down)."""
+    if r.status_code in (201, 202):
         return True
     body = r.json()
     if r.status_code == 409:
@@ -232,6 +240,7 @@ def test_a_killed_wallet_then_transactions_recover_every_transaction(
     )
 
     replay_every_key(gateway, requests)
+    print(f"[crash] approved after a fraud review: {approve_reviews(platform, gateway, requests)}")
     transactions = transactions_of(platform, users)
     assert_one_final_transaction_per_key(requests, transactions)
     assert_money_conserved(platform, users, transactions)
@@ -241,6 +250,18 @@ def test_a_killed_wallet_then_transactions_recover_every_transaction(
 
     report = audit(platform.databases["wallet"], platform.databases["transactions"])
     assert report.ok and report.violations == [], report.violations
+
+
+def approve_reviews(platform: Platform, gateway: httpx.Client, requests: Sequence[Request]) -> int:
+    """A reviewer approves every transfer the fraud check held for review (202); each then
+    completes: the capture of its hold."""
+    reviewer = Reviewer(platform)
+    held = [r for r in requests if r.status == 202]
+    for request in held:
+        reviewer.review_transaction(request.transaction_id, "APPROVE")
+    for request in held:
+        settled_as(gateway, request.user, request.transaction_id, "COMPLETED")
+    return len(held)
 
 
 def replay_every_key(gateway: httpx.Client, requests: Sequence[Request]) -> None:
@@ -292,7 +313,7 @@ def assert_one_final_transaction_per_key(
     for key, txn in transactions.items():
         request = by_key[key]
         assert request.transaction_id == txn["id"], (request.answer, txn)
-        expected = "COMPLETED" if request.status == 201 else "FAILED"
+        expected = "COMPLETED" if request.status in (201, 202) else "FAILED"
         assert txn["status"] == expected, (request.status, request.answer, txn)
         assert txn["amount"] == request.body["amount"]
         assert txn["type"] == request.kind.upper()

@@ -23,6 +23,7 @@ from mint.kit.events import build_headers
 from mint.kit.rpc import grpc_client
 from mint.kyc.v1 import kyc_pb2, kyc_pb2_grpc
 from tests.e2e.conftest import User, register, wait_for_wallet
+from tests.e2e.review_support import Reviewer, settled_as
 from tests.e2e.test_limits import (
     LiveLimits,
     assert_limit_exceeded,
@@ -172,9 +173,13 @@ def test_verification_and_approval_raise_the_limits(
     limits = gateway.get("/api/v1/kyc/limits", headers=user.headers).json()
     assert {k: limits[k] for k in VERIFIED_LIMITS} == VERIFIED_LIMITS
 
-    # The bigger limits apply to the very next transfer.
+    # The bigger limits apply to the very next transfer: no longer refused. $600 to someone who
+    # is not a contact goes to a fraud review (services.md §4), which a reviewer approves.
     r = transfer(gateway, user, friend, 60_000)
-    assert r.status_code == 201, r.text
-    assert (r.json()["status"], r.json()["amount"]) == ("COMPLETED", 60_000)
+    assert r.status_code == 202, r.text
+    assert (r.json()["status"], r.json()["fraud"]["decision"]) == ("PENDING", "REVIEW")
+    Reviewer(platform).review_transaction(r.json()["id"], "APPROVE")
+    done = settled_as(gateway, user, r.json()["id"], "COMPLETED")
+    assert done["amount"] == 60_000
     balance = gateway.get("/api/v1/wallet", headers=friend.headers).json()["balance"]
     assert balance == 60_000

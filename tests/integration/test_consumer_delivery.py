@@ -89,7 +89,7 @@ COORDINATOR_NOT_READY = frozenset(
 #: group → (routes, the module that tests them).
 COVERED_ELSEWHERE = {
     "fraud-transactions": (
-        {"transaction.completed", "transaction.cancelled"},
+        {"transaction.completed", "transaction.cancelled", "transaction.failed"},
         "tests/integration/test_fraud.py",
     ),
     "transactions-fraud": (

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from mint.contracts.transaction import TransactionCancelled, TransactionCompleted
+from mint.contracts.transaction import TransactionCancelled, TransactionCompleted, TransactionFailed
 from mint.fraud.models import Case, UserStats
 from mint.fraud.v1 import fraud_pb2 as pb
 from mint.fraud.velocity import KEY_PREFIX
@@ -373,6 +373,30 @@ def test_a_cancelled_transaction_cancels_its_open_case_only_once(fraud: Fraud) -
     assert stub.GetCase(pb.GetCaseRequest(case_id=open_case.case_id)).closed_at == case.closed_at
     # closing as CANCELLED emits nothing
     assert case_events(fraud, "fraud.case_reviewed", open_case.case_id) == []
+
+
+def test_a_reviewed_transaction_that_failed_closes_its_open_case(fraud: Fraud) -> None:
+    """Its hold refused (not enough money): the reviewer is left nothing to decide."""
+    stub = fraud.stub()
+    user = str(uuid.uuid4())
+    open_case = score(fraud, user_id=user, amount=20_001, recipient_is_contact=False)
+    transaction = stub.GetCase(pb.GetCaseRequest(case_id=open_case.case_id)).transaction_id
+    failed = TransactionFailed.model_validate(
+        {
+            **cancelled(transaction, user).model_dump(),
+            "status": "FAILED",
+            "failure_reason": "insufficient_funds",
+        }
+    )
+    fraud.wait_processed(fraud.publish(failed))
+    assert case_status(fraud, open_case.case_id) == "CANCELLED"
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ReviewCase(
+            pb.ReviewCaseRequest(
+                case_id=open_case.case_id, outcome="APPROVE", reviewer_id=str(uuid.uuid4())
+            )
+        )
+    assert refused.value.details() == "case_not_open"
 
 
 # ---- sanctions --------------------------------------------------------------------------------

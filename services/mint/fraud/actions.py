@@ -182,8 +182,9 @@ def review_case(
 
 
 def cancel_case(session: Session, transaction_id: uuid.UUID, *, now: datetime) -> bool:
-    """The transaction was cancelled (by its sender or the hold expiry): its OPEN case becomes
-    CANCELLED. ``False``: no OPEN case (none, or already decided) — nothing changes."""
+    """The transaction was cancelled (by its sender or the hold expiry) or failed while under
+    review: its OPEN case becomes CANCELLED. ``False``: no OPEN case (none, or already
+    decided) — nothing changes."""
     closed = store.close_open_case(
         session, transaction_id=transaction_id, status=domain.CANCELLED, closed_at=now
     )

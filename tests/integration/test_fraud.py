@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from mint.contracts.transaction import TransactionCancelled, TransactionCompleted, TransactionFailed
+from mint.fraud import store as fraud_store
+from mint.fraud.domain import Stats
 from mint.fraud.models import Case, UserStats
 from mint.fraud.v1 import fraud_pb2 as pb
 from mint.fraud.velocity import KEY_PREFIX
@@ -252,6 +254,23 @@ def test_statistics_come_from_completed_transactions_once_per_event(fraud: Fraud
     # a top-up's statistics are its recipient's, and of top-ups only
     assert score(fraud, user_id=str(user), type="TOPUP", amount=5_000).rules_fired == []
     assert score(fraud, user_id=str(user), type="WITHDRAWAL", amount=10**6).rules_fired == []
+
+
+def test_the_statistics_statement_is_welfords_update(fraud: Fraud) -> None:
+    """``store.add_to_stats`` (one SQL statement) folds amounts exactly as the domain's
+    ``Stats.add`` does."""
+    user, amounts = uuid.uuid4(), [100, 250, 37, 9_999, 1, 500, 500, 12_345]
+    expected = Stats()
+    for amount in amounts:
+        expected = expected.add(amount)
+        with fraud.service.session() as session:
+            got = fraud_store.add_to_stats(session, user, "TRANSFER", amount)
+        assert (got.count, got.mean, got.m2) == (
+            expected.count,
+            pytest.approx(expected.mean),
+            pytest.approx(expected.m2),
+        )
+    assert got.stddev == pytest.approx(expected.stddev)
 
 
 # ---- cases ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from mint.fraud import domain, geo, rules
 from mint.fraud.domain import ALLOW, BLOCK, REVIEW, TOPUP, TRANSFER, WITHDRAWAL, Fired, Stats
 from mint.fraud.rules import Facts, Rule
+from mint.kit import pagination
 from mint.kit.domain import Invalid, Refused
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -252,16 +253,11 @@ def test_review_outcomes_and_a_case_not_open() -> None:
 
 def test_page_tokens_and_filters() -> None:
     case_id = uuid.uuid4()
-    assert domain.decode_page_token(domain.encode_page_token(NOON, case_id)) == (NOON, case_id)
-    assert domain.decode_page_token("") is None
-    for bad in ("nonsense", "e30"):
-        with pytest.raises(Invalid):
-            domain.decode_page_token(bad)
+    token = domain.encode_page_token(NOON, case_id)
+    assert pagination.decode_page_token(token) == (NOON, case_id)
     assert domain.status_filter("") is None
     with pytest.raises(Invalid):
         domain.status_filter("PENDING")
-    with pytest.raises(Invalid):
-        domain.page_size(101)
 
 
 # ---- IP → country -----------------------------------------------------------------------------

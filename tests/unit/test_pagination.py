@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mint.kit import pagination
+from mint.kit.domain import Invalid
 from mint.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 aware = st.datetimes(timezones=st.just(UTC))
@@ -38,3 +40,26 @@ def test_key_type_is_checked() -> None:
         decode_cursor(encode_cursor(datetime.now(UTC), uuid.uuid4()), int)
     with pytest.raises(InvalidCursor):
         decode_cursor(encode_cursor(datetime.now(UTC), 7), uuid.UUID)
+
+
+def test_page_sizes_of_list_methods() -> None:
+    assert pagination.page_size(0) == pagination.DEFAULT_PAGE
+    assert pagination.page_size(1) == 1
+    assert pagination.page_size(pagination.MAX_PAGE) == pagination.MAX_PAGE
+    for bad in (-1, pagination.MAX_PAGE + 1):
+        with pytest.raises(Invalid) as refused:
+            pagination.page_size(bad)
+        assert refused.value.code == "invalid_page_size"
+    with pytest.raises(Invalid) as named:
+        pagination.page_size(101, name="limit")
+    assert named.value.code == "invalid_limit"
+
+
+def test_page_tokens_of_list_methods() -> None:
+    position = (datetime(2026, 1, 31, 12, 0, tzinfo=UTC), uuid.uuid4())
+    assert pagination.decode_page_token(pagination.encode_cursor(*position)) == position
+    assert pagination.decode_page_token("") is None
+    for bad in ("not-a-token", "nonsense", "e30"):
+        with pytest.raises(Invalid) as refused:
+            pagination.decode_page_token(bad)
+        assert refused.value.code == "invalid_page_token"

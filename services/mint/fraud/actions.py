@@ -20,6 +20,7 @@ from mint.fraud.domain import BLOCK, TRANSFER, ScoreInput
 from mint.fraud.models import Case, Sanction
 from mint.fraud.store import Verdict
 from mint.fraud.velocity import VelocityWindow
+from mint.kit import pagination
 from mint.kit.domain import NotFound
 from mint.kit.events import emit
 from mint.kit.limits import FraudSettings
@@ -199,8 +200,8 @@ class CasePage:
 
 def list_cases(session: Session, status: str, page_size: int, page_token: str) -> CasePage:
     """Newest first; ``status`` "" = every status."""
-    size = domain.page_size(page_size)
-    after = domain.decode_page_token(page_token)
+    size = pagination.page_size(page_size)
+    after = pagination.decode_page_token(page_token)
     rows = store.list_cases(
         session, status=domain.status_filter(status), limit=size + 1, after=after
     )
@@ -223,9 +224,7 @@ def record_completed(
     """A COMPLETED transaction joins its initiator's statistics for its type (the consumer's
     exactly-once delivery makes this once per event)."""
     user = domain.initiator(type, sender_id, recipient_id)
-    stats = store.locked_stats(session, user, type).add(amount)
-    store.save_stats(session, user, type, stats)
-    return stats
+    return store.add_to_stats(session, user, type, amount)
 
 
 # ---- sanctions --------------------------------------------------------------------------------

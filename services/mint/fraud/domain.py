@@ -41,7 +41,6 @@ MAX_CURRENCY_LENGTH = 3
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
 MAX_ACTOR_LENGTH = 255
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
 # ---- input ------------------------------------------------------------------------------------
@@ -216,23 +215,5 @@ def status_filter(status: str) -> str | None:
     return status
 
 
-def page_size(requested: int) -> int:
-    """0 asks for the default page size."""
-    size = requested or DEFAULT_PAGE_SIZE
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise Invalid("invalid_page_size", f"page_size must be 1-{MAX_PAGE_SIZE}")
-    return size
-
-
 def encode_page_token(created_at: datetime, case_id: uuid.UUID) -> str:
     return pagination.encode_cursor(created_at, case_id)
-
-
-def decode_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
-    """The keyset position after which a page starts; "" = the first page."""
-    if not token:
-        return None
-    try:
-        return pagination.decode_cursor(token, uuid.UUID)
-    except pagination.InvalidCursor:
-        raise Invalid("invalid_page_token", "page token is not valid") from None

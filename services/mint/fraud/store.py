@@ -7,14 +7,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, cast
 
-from sqlalchemy import and_, delete, exists, literal, select, update
+from sqlalchemy import Table, and_, delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from mint.fraud.domain import Stats
 from mint.fraud.models import Assessment, Case, Sanction, UserStats
 from mint.kit.time import utcnow
+
+ASSESSMENTS: Final = cast(Table, Assessment.__table__)
+USER_STATS: Final = cast(Table, UserStats.__table__)
 
 # ---- scoring ----------------------------------------------------------------------------------
 
@@ -89,7 +93,7 @@ def insert_assessment(
     """Record the decision; ``False`` (nothing written) when the transaction has one already
     (a concurrent repeat won)."""
     inserted = session.execute(
-        pg_insert(Assessment)
+        pg_insert(ASSESSMENTS)  # the table, not the entity: Core's insert, not the ORM's bulk path
         .values(
             transaction_id=transaction_id,
             user_id=user_id,
@@ -103,7 +107,7 @@ def insert_assessment(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["transaction_id"])
-        .returning(Assessment.transaction_id)
+        .returning(ASSESSMENTS.c.transaction_id)
     ).first()
     return inserted is not None
 
@@ -171,30 +175,29 @@ def list_cases(
 # ---- statistics -------------------------------------------------------------------------------
 
 
-def locked_stats(session: Session, user_id: uuid.UUID, type: str) -> Stats:
-    """The user's statistics for ``type`` (created empty if missing), locked until the end of
-    the transaction."""
-    session.execute(
-        pg_insert(UserStats)
-        .values(user_id=user_id, type=type, count=0, mean=0.0, m2=0.0, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id", "type"])
+def add_to_stats(session: Session, user_id: uuid.UUID, type: str, amount: int) -> Stats:
+    """Fold ``amount`` into the user's statistics for ``type`` in ONE statement (created with
+    it when missing): Welford's update of :meth:`mint.fraud.domain.Stats.add`, written in SQL
+    so that the row is read, locked and written in a single round trip. Every right-hand side
+    reads the row as it was; ``excluded.mean`` is the amount (a first amount: count 1, mean
+    the amount, m2 0). ``tests/integration/test_fraud.py`` checks it against ``Stats.add``."""
+    row = USER_STATS.c
+    new = pg_insert(USER_STATS).values(
+        user_id=user_id, type=type, count=1, mean=float(amount), m2=0.0, updated_at=utcnow()
     )
-    row = session.execute(
-        select(UserStats.count, UserStats.mean, UserStats.m2)
-        .where(UserStats.user_id == user_id, UserStats.type == type)
-        .with_for_update()
-    ).one()
-    count, mean, m2 = row
-    return Stats(count, mean, m2)
-
-
-def save_stats(session: Session, user_id: uuid.UUID, type: str, stats: Stats) -> None:
-    session.execute(
-        update(UserStats)
-        .where(UserStats.user_id == user_id, UserStats.type == type)
-        .values(count=stats.count, mean=stats.mean, m2=stats.m2, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    x, count = new.excluded.mean, row.count + 1
+    mean = row.mean + (x - row.mean) / count
+    statement = new.on_conflict_do_update(
+        index_elements=["user_id", "type"],
+        set_={
+            "count": count,
+            "mean": mean,
+            "m2": row.m2 + (x - row.mean) * (x - mean),
+            "updated_at": new.excluded.updated_at,
+        },
+    ).returning(row.count, row.mean, row.m2)
+    total, average, m2 = session.execute(statement).one()
+    return Stats(total, average, m2)
 
 
 # ---- sanctions --------------------------------------------------------------------------------

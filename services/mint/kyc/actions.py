@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from mint.contracts.kyc import KycProfileCreated, KycSubmitted, TierUpgraded, VerificationFailed
+from mint.kit import pagination
 from mint.kit.db import Database
 from mint.kit.domain import NotFound
 from mint.kit.events import emit
@@ -163,8 +164,8 @@ class QueuePage:
 
 def pending_queue(session: Session, page_size: int, token: str) -> QueuePage:
     """Profiles under review, oldest submission first (keyset pagination; 0 = default size)."""
-    size = domain.page_size(page_size)
-    after = domain.decode_queue_token(token) if token else None
+    size = pagination.page_size(page_size)
+    after = pagination.decode_page_token(token)
     rows = store.pending_profiles(
         session, status=domain.PENDING_REVIEW, limit=size + 1, after=after
     )

@@ -168,27 +168,9 @@ def rejection_reason(reason: str | None) -> str:
 
 # ---- the review queue ---------------------------------------------------------------------
 
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
-
-def page_size(requested: int) -> int:
-    """0 asks for the default page size."""
-    size = requested or DEFAULT_PAGE_SIZE
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise Invalid("invalid_page_size", f"page_size must be 1-{MAX_PAGE_SIZE}")
-    return size
-
 
 def encode_queue_token(submitted_at: datetime, profile_id: uuid.UUID) -> str:
     return pagination.encode_cursor(submitted_at, profile_id)
-
-
-def decode_queue_token(token: str) -> tuple[datetime, uuid.UUID]:
-    """Inverse of :func:`encode_queue_token`; ``Invalid("invalid_page_token")`` when tampered."""
-    try:
-        return pagination.decode_cursor(token, uuid.UUID)
-    except pagination.InvalidCursor:
-        raise Invalid("invalid_page_token", "page token is not valid") from None
 
 
 # ---- documents ----------------------------------------------------------------------------

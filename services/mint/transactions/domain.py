@@ -86,8 +86,8 @@ def is_settled(status: str) -> bool:
 
 # ---- input rules ------------------------------------------------------------------------------
 
-DEFAULT_PAGE: Final = 20
-MAX_PAGE: Final = 100
+DEFAULT_PAGE: Final = pagination.DEFAULT_PAGE
+MAX_PAGE: Final = pagination.MAX_PAGE
 
 
 def check_currency(currency: str | None) -> str:
@@ -153,10 +153,7 @@ def parse_type(value: str) -> TxnType | None:
 
 def page_limit(requested: int) -> int:
     """The page size asked for (0: the default), within ``1..MAX_PAGE``."""
-    limit = requested or DEFAULT_PAGE
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid("invalid_limit", f"limit must be in 1..{MAX_PAGE}")
-    return limit
+    return pagination.page_size(requested, name="limit")
 
 
 def encode_cursor(created_at: datetime, txn_id: UUID) -> str:

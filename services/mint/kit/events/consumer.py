@@ -198,8 +198,11 @@ class ConsumerRunner:
         log.debug("consumer_poll_error", group=self.group_id, error=str(err))
 
     def _commit(self, consumer: Consumer, msg: Message) -> None:
+        # Asynchronous: the effect is already committed with its (group, event id) row, so an
+        # offset lost to a crash or a rebalance only redelivers what dedup absorbs — waiting
+        # for the broker's acknowledgement of every offset would only slow the group down.
         try:
-            consumer.commit(message=msg, asynchronous=False)
+            consumer.commit(message=msg, asynchronous=True)
         except KafkaException as exc:  # rebalance: the new owner redelivers; dedup absorbs it
             log.warning("consumer_commit_failed", group=self.group_id, error=str(exc))
 

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
@@ -381,6 +382,73 @@ def test_failing_event_goes_to_dlq_and_the_next_is_processed(
     assert b"poisoned widget" in headers["mint_error"]
     assert json.loads(dead.value())["name"] == "bad"
     assert dead.key() == b"user-1"
+
+
+def publish_many(bootstrap: str, topic: str, kinds: list[str]) -> list[str]:
+    """One message per kind (``widget.created`` / ``widget.poison``) in one producer flush."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    ids = []
+    for n, kind in enumerate(kinds):
+        event_id = str(uuid.uuid4())
+        headers = build_headers(
+            id=event_id, type=kind, source="evtest", subject=f"w{n}", actor="system",
+            time=datetime.now(UTC),
+        )  # fmt: skip
+        producer.produce(topic, json.dumps({"name": f"w{n}"}).encode(), b"user-1", headers=headers)
+        ids.append(event_id)
+    assert producer.flush(15) == 0
+    return ids
+
+
+def test_a_backlog_is_handled_in_batches_each_event_once(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    """Twenty events waiting when the consumer starts: far fewer database transactions than
+    events (one per polled batch), each event's effect once, in the partition's order."""
+    rec, db = Recorder(), ctx.database()
+    ensure_topics(infra.kafka_bootstrap, [topic])
+    ids = publish_many(infra.kafka_bootstrap, topic, ["widget.created"] * 20)
+    commits: list[str] = []  # by the consumer's thread (the test's own reads commit too)
+
+    def listener(*_: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            commits.append(threading.current_thread().name)
+
+    sa_event.listen(db.engine, "commit", listener)
+    try:
+        with running(consumer(ctx, "batched", topic, rec).run):
+            wait_until(lambda: all(widget_count(db, i) == 1 for i in ids), what="the backlog")
+    finally:
+        sa_event.remove(db.engine, "commit", listener)
+    assert rec.ids() == ids
+    assert len(commits) <= 5, len(commits)
+
+
+def test_a_failing_event_in_a_batch_is_retried_alone_and_the_others_apply_once(
+    ctx: ServiceContext, topic: str, infra: InfraEndpoints
+) -> None:
+    """A poisoned event in the middle of a batch: the batch is rolled back and handled one by
+    one — the poison attempted exactly ``consumer_max_attempts`` times (its try in the batch
+    counted) and dead-lettered, every other event applied once, in order."""
+    rec, db = Recorder(), ctx.database()
+    ensure_topics(infra.kafka_bootstrap, [topic])
+    kinds = ["widget.created"] * 3 + ["widget.poison"] + ["widget.created"] * 3
+    ids = publish_many(infra.kafka_bootstrap, topic, kinds)
+    poison, good = ids[3], ids[:3] + ids[4:]
+    with running(consumer(ctx, "batch-poison", topic, rec).run):
+        wait_until(lambda: widget_count(db, good[-1]) == 1, what="the events after the poison")
+    assert [widget_count(db, i) for i in good] == [1] * len(good)
+    assert rec.ids().count(poison) == ctx.settings.consumer_max_attempts
+    with db.session() as s:
+        done = s.execute(
+            select(PROCESSED_EVENTS.c.event_id).where(PROCESSED_EVENTS.c.group == "batch-poison")
+        )
+        assert set(done.scalars()) == set(good)
+    (dead,) = read_all(infra.kafka_bootstrap, f"{topic}.dlq", expect=1)
+    assert dict(dead.headers())["ce_id"] == poison.encode()
+    # the last successful call of each good event is in the published order
+    last_calls = [i for i in dict.fromkeys(reversed(rec.ids())) if i in good][::-1]
+    assert last_calls == good
 
 
 def test_a_replayed_dead_letter_failing_again_carries_only_its_new_dlq_headers(

@@ -191,6 +191,13 @@ def test_a_review_hold_the_wallet_does_not_answer_is_placed_by_recovery(env: Env
     assert env.txn(txn_id).review_opened_at is not None
     replay = actions.submit(env.wire, new, key, "fingerprint-1")
     assert isinstance(replay, idempotency.Replay) and replay.status == 202
+    # The original request, slower than all of that, answers what its key replays — even once
+    # a reviewer has blocked the transaction meanwhile.
+    assert review(env, txn_id, approve=False) and env.txn(txn_id).status == "CANCELLED"
+    late = actions._open_review(env.wire, env.txn(txn_id), str(alice.id))
+    assert isinstance(late, idempotency.Replay)
+    assert (late.status, late.body) == (replay.status, replay.body)
+    assert held(env, alice) == (30_000, 0)
 
 
 def test_fraud_down_fails_the_transaction_with_503_and_moves_nothing(env: Env) -> None:

@@ -93,6 +93,9 @@ class KitSettings(BaseSettings):
     #: Unpublished (not parked) rows older than this are reported stuck (metric + ERROR log).
     outbox_stuck_seconds: float = Field(default=300.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
+    #: Messages a consumer takes from one poll and handles in one database transaction (one
+    #: ``processed_events`` insert, one commit); a batch that fails is handled one by one.
+    consumer_batch_size: int = Field(default=100, ge=1, le=10000)
     #: Kafka consumer groups are ``<prefix>.<service>.<group>`` (tests isolate theirs with it).
     consumer_group_prefix: str = "mint"
     #: Before every topic and consumer group name on the wire (``kit.events.topics.kafka_name``):

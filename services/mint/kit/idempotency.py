@@ -235,6 +235,16 @@ def _try_claim(session: Session, user_id: UUID, key: str, fp: str, ttl: timedelt
     return InProgress()
 
 
+def stored_answer(session: Session, user_id: UUID, key: str) -> Replay | None:
+    """The answer stored for (user_id, key), if its request is complete — what a replay gets."""
+    row = session.execute(
+        select(KEYS.c.status, KEYS.c.response_status, KEYS.c.response_body).where(_pk(user_id, key))
+    ).first()
+    if row is None or row.status != DONE or row.response_status is None:
+        return None
+    return Replay(status=row.response_status, body=row.response_body)
+
+
 def _pk(user_id: UUID, key: str) -> Any:
     return and_(KEYS.c.user_id == user_id, KEYS.c.key == key)
 

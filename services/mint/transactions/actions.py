@@ -194,7 +194,7 @@ def _decide(
 # ---- review ---------------------------------------------------------------------------------
 
 
-def _open_review(wire: Wiring, txn: Transaction, actor: str) -> Settled:
+def _open_review(wire: Wiring, txn: Transaction, actor: str) -> Settled | idempotency.Replay:
     """Place a reviewed transaction's hold and open its review: the request is answered 202
     (PENDING). A refused hold fails the transaction; no answer from the wallet raises
     ``Unavailable`` and leaves it to recovery, which re-issues the idempotent hold."""
@@ -203,8 +203,14 @@ def _open_review(wire: Wiring, txn: Transaction, actor: str) -> Settled:
         raise domain.hold_unconfirmed(txn.id)
     with wire.db.session() as session:
         current = _locked(session, txn.id)
+        if current.review_opened_at is not None and current.idempotency_key is not None:
+            # opened meanwhile (recovery, the reviewer's event), which stored this request's
+            # answer — the one every retry replays, whatever happened to it since
+            stored = idempotency.stored_answer(session, current.user_id, current.idempotency_key)
+            if stored is not None:
+                return stored
         if current.status != Status.PENDING or current.review_opened_at is not None:
-            return Settled(current)  # opened or settled meanwhile (recovery, the reviewer)
+            return Settled(current)  # settled meanwhile
         return _review_held(wire, session, current, answer, actor)
 
 

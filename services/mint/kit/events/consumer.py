@@ -1,4 +1,12 @@
-"""Idempotent Kafka consumers: one effect per event id and group, retries, then ``<topic>.dlq``."""
+"""Idempotent Kafka consumers: one effect per event id and group, retries, then ``<topic>.dlq``.
+
+Messages are taken from Kafka in batches (``consumer_batch_size``) and a batch is handled in
+one database transaction — its ``(group, event id)`` rows in one insert, the handlers in the
+partition's order, one commit — so a busy consumer pays one round trip per batch, not per
+event. A batch that cannot go together (a malformed event, a handler that raises, the database
+down) is rolled back whole and handled one message at a time, as before: retries with backoff,
+the DLQ, never a skipped event, order kept.
+"""
 
 from __future__ import annotations
 
@@ -134,19 +142,17 @@ class ConsumerRunner:
         log.info("consumer_started", group=self.group_id, topics=list(self.spec.subscribed))
         try:
             while not stop.is_set():
-                msg = consumer.poll(0.5)
-                if msg is None:
+                first = consumer.poll(0.5)
+                if first is None:
                     continue
-                err = msg.error()
-                if err is not None:
-                    self._on_poll_error(err)
-                    continue
+                # and whatever else is already fetched: no wait, so a batch forms only when
+                # events arrive faster than they are handled
+                more = self.settings.consumer_batch_size - 1
+                polled = [first, *consumer.consume(more, 0)] if more else [first]
                 try:
-                    self.process(msg, stop)
+                    self._process_polled(consumer, polled, stop)
                 except _Stopped:
                     break  # uncommitted: the next owner of the partition redelivers it
-                self._commit(consumer, msg)
-                self._record_lag(consumer, msg)
         finally:
             consumer.close()
             if self._producer is not None:
@@ -221,10 +227,98 @@ class ConsumerRunner:
                 max(0, high - offset - 1)
             )
 
+    # ---- a batch ----------------------------------------------------------------------------
+
+    def _process_polled(
+        self, consumer: Consumer, polled: list[Message], stop: threading.Event
+    ) -> None:
+        messages = []
+        for msg in polled:
+            err = msg.error()
+            if err is not None:
+                self._on_poll_error(err)
+            else:
+                messages.append(msg)
+        if not messages:
+            return
+        failed_at = self._process_together(messages) if len(messages) > 1 else None
+        if failed_at is None and len(messages) > 1:
+            last: dict[tuple[str | None, int | None], Message] = {}
+            for msg in messages:
+                last[(msg.topic(), msg.partition())] = msg
+            for msg in last.values():
+                self._commit(consumer, msg)
+                self._record_lag(consumer, msg)
+            return
+        for index, msg in enumerate(messages):
+            # the event whose handler failed in the batch has had its first attempt there
+            self.process(msg, stop, attempted=1 if index == failed_at else 0)
+            self._commit(consumer, msg)
+            self._record_lag(consumer, msg)
+
+    def _process_together(self, messages: list[Message]) -> int | None:
+        """Handle ``messages`` in one transaction. None when they all were; else (everything
+        rolled back) the index of the message whose handler raised, or -1 when the batch could
+        not be tried together (a malformed event, the database)."""
+        bound: list[tuple[int, Event, str, Callable[[Session], None]]] = []
+        for index, msg in enumerate(messages):
+            topic = catalogue_name(self.settings.kafka_prefix, msg.topic() or "")
+            try:
+                event = replace(Event.from_message(msg), topic=topic)
+                action = self.spec.bind(event)
+            except MalformedEvent:
+                return -1  # dead-lettered on its own, in order
+            if action is None:
+                log.debug("consumer_event_ignored", group=self.group_id, event_type=event.type)
+            else:
+                bound.append((index, event, topic, action))
+        if not bound:
+            return None
+        running = -1
+        try:
+            with self.db.session() as session:
+                claimed = set(
+                    session.execute(
+                        pg_insert(PROCESSED_EVENTS)
+                        .values(
+                            [
+                                {
+                                    "group": self.spec.group,
+                                    "event_id": e.id,
+                                    "processed_at": utcnow(),
+                                }
+                                for _, e, _, _ in bound
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(PROCESSED_EVENTS.c.event_id)
+                    ).scalars()
+                )
+                for index, event, _, action in bound:
+                    running = index
+                    with self._span(event) as span:
+                        if event.id not in claimed:  # handled before, or earlier in this batch
+                            span.set_attribute("mint.duplicate", True)
+                            continue
+                        claimed.discard(event.id)
+                        action(session)
+        except Exception as exc:
+            log.info(
+                "consumer_batch_retried_one_by_one",
+                group=self.group_id,
+                size=len(messages),
+                error=repr(exc),
+            )
+            return running
+        for _, _, topic, _ in bound:
+            CONSUMER_PROCESSED.labels(self.spec.group, topic).inc()
+        return None
+
     # ---- one message ------------------------------------------------------------------------
 
-    def process(self, msg: Message, stop: threading.Event) -> None:
-        """Handle one message: effect once, retries with backoff, then the DLQ."""
+    def process(self, msg: Message, stop: threading.Event, *, attempted: int = 0) -> None:
+        """Handle one message: effect once, retries with backoff, then the DLQ (``attempted``:
+        attempts already made, in a batch that failed on it)."""
         topic = catalogue_name(self.settings.kafka_prefix, msg.topic() or "")
         try:
             event = replace(Event.from_message(msg), topic=topic)
@@ -240,7 +334,7 @@ class ConsumerRunner:
             log.debug("consumer_event_ignored", group=self.group_id, event_type=event.type)
             return
         max_attempts = self.settings.consumer_max_attempts
-        attempt = 0
+        attempt = min(attempted, max_attempts - 1)
         while True:
             attempt += 1
             try:
@@ -273,24 +367,25 @@ class ConsumerRunner:
         if stop.wait(seconds):
             raise _Stopped
 
+    def _span(self, event: Event) -> Any:
+        """The processing span of ``event``, continuing the trace its producer started."""
+        return self._tracer.start_as_current_span(
+            f"{event.topic} process",
+            context=extract_context(event.trace_carrier()),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": event.topic,
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": event.id,
+                "messaging.kafka.offset": event.offset if event.offset is not None else -1,
+                "cloudevents.event_type": event.type,
+            },
+        )
+
     def _handle(self, event: Event, action: Callable[[Session], None]) -> None:
-        with (
-            self._tracer.start_as_current_span(
-                f"{event.topic} process",
-                context=extract_context(event.trace_carrier()),
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "process",
-                    "messaging.destination.name": event.topic,
-                    "messaging.consumer.group.name": self.group_id,
-                    "messaging.message.id": event.id,
-                    "messaging.kafka.offset": event.offset if event.offset is not None else -1,
-                    "cloudevents.event_type": event.type,
-                },
-            ) as span,
-            self.db.session() as session,
-        ):
+        with self._span(event) as span, self.db.session() as session:
             claimed = session.execute(
                 pg_insert(PROCESSED_EVENTS)
                 .values(group=self.spec.group, event_id=event.id, processed_at=utcnow())

@@ -421,7 +421,9 @@ def test_a_backlog_is_handled_in_batches_each_event_once(
     finally:
         sa_event.remove(db.engine, "commit", listener)
     assert rec.ids() == ids
-    assert len(commits) <= 5, len(commits)
+    # one per event without batches (20); how the backlog splits over polls depends on the
+    # client's fetches, so the bound leaves room for a few
+    assert len(commits) <= 10, commits
 
 
 def test_a_failing_event_in_a_batch_is_retried_alone_and_the_others_apply_once(
